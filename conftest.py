@@ -1,0 +1,42 @@
+"""Test session set-up shared by the tests and the doctests.
+
+The CPU is split into two logical devices before TensorFlow starts, so that
+``tf.distribute.MirroredStrategy`` runs for real on a machine without GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder holding the four official MNIST files.
+
+    ``TRANSFERLAB_MNIST_DIR`` if set (CI sets it), else ``../shared/data/mnist``
+    beside the checkout when it exists.
+    """
+    env = os.environ.get("TRANSFERLAB_MNIST_DIR")
+    folder = Path(env) if env else REPO.parent / "shared" / "data" / "mnist"
+    if not (folder / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(
+            f"MNIST files not found in {folder}. Set TRANSFERLAB_MNIST_DIR to a folder "
+            "holding train-images-idx3-ubyte.gz and the three other official files."
+        )
+    return folder

@@ -1,0 +1,1 @@
+"""Imports every built-in backbone module so that each registers itself."""

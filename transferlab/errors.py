@@ -1,0 +1,150 @@
+"""The exceptions transferlab raises.
+
+Every error transferlab raises on purpose is a :class:`TransferlabError`, and
+each also subclasses the built-in exception that fits (``ValueError`` for a bad
+argument or bad data, ``OSError`` for files and the network, ``RuntimeError``
+for a state that forbids the call), so ``except ValueError`` keeps working.
+
+Messages follow one shape, built by :func:`describe`: what is wrong, what was
+received, what is accepted, and how to fix it.
+
+Example:
+    >>> from transferlab.errors import ConfigError, describe
+    >>> err = ConfigError(describe("`pooling` must be one of the accepted values",
+    ...                            received="pooling='sum'",
+    ...                            accepted="'avg', 'max', 'flatten'",
+    ...                            fix="pass one of the accepted values"))
+    >>> isinstance(err, ValueError)
+    True
+    >>> print(err)
+    `pooling` must be one of the accepted values. Received: pooling='sum'. Accepted: 'avg', 'max', 'flatten'. Fix: pass one of the accepted values.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TransferlabError",
+    "ConfigError",
+    "DataError",
+    "DataFileError",
+    "DatasetNotFoundError",
+    "ChecksumError",
+    "DownloadError",
+    "BackboneError",
+    "UnknownBackboneError",
+    "InputShapeError",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "StrategyError",
+    "TrainableStateError",
+    "DistributionError",
+    "WorkerTimeoutError",
+    "ResumeError",
+    "UnsupportedVersionError",
+    "describe",
+]
+
+
+def describe(
+    problem: str,
+    *,
+    received: object | None = None,
+    accepted: object | None = None,
+    fix: str | None = None,
+) -> str:
+    """Builds a message in transferlab's one shape.
+
+    Args:
+        problem: What is wrong, as a sentence without the final full stop.
+        received: What the caller passed (already formatted, e.g. ``"size=3"``).
+        accepted: What would have been accepted.
+        fix: How to fix it.
+
+    Returns:
+        ``"<problem>. Received: ... Accepted: ... Fix: ..."`` with the parts
+        that were given.
+
+    Example:
+        >>> describe("`k` must be positive", received="k=0", fix="pass k >= 1")
+        '`k` must be positive. Received: k=0. Fix: pass k >= 1.'
+    """
+    parts = [problem.rstrip(".")]
+    if received is not None:
+        parts.append(f"Received: {str(received).rstrip('.')}")
+    if accepted is not None:
+        parts.append(f"Accepted: {str(accepted).rstrip('.')}")
+    if fix is not None:
+        parts.append(f"Fix: {fix.rstrip('.')}")
+    return ". ".join(parts) + "."
+
+
+class TransferlabError(Exception):
+    """Base class of every error transferlab raises on purpose."""
+
+
+class ConfigError(TransferlabError, ValueError):
+    """A bad argument, config key, config value or command-line option."""
+
+
+class DataError(TransferlabError, ValueError):
+    """Arrays or labels that cannot be used (wrong rank, dtype, NaN, range)."""
+
+
+class DataFileError(TransferlabError, OSError, ValueError):
+    """A data file that is unreadable, truncated or not in the expected format."""
+
+
+class DatasetNotFoundError(TransferlabError, FileNotFoundError):
+    """No copy of a data set was found anywhere transferlab looked."""
+
+
+class ChecksumError(DataFileError):
+    """A file whose checksum differs from the published one."""
+
+
+class DownloadError(TransferlabError, OSError):
+    """Every mirror failed to deliver a file."""
+
+
+class BackboneError(TransferlabError, ValueError):
+    """A backbone that cannot be built or registered as asked."""
+
+
+class UnknownBackboneError(BackboneError):
+    """A backbone name that is not in the registry."""
+
+
+class InputShapeError(TransferlabError, ValueError):
+    """An input shape a backbone or layer cannot take."""
+
+
+class WeightsError(TransferlabError, ValueError):
+    """Weights that do not fit the model they are loaded into."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """A weights file that is neither cached nor downloadable."""
+
+
+class StrategyError(TransferlabError, ValueError):
+    """A training strategy or phase that cannot apply to this model."""
+
+
+class TrainableStateError(TransferlabError, RuntimeError):
+    """Trainable flags changed since the model was compiled (Keras ignores that)."""
+
+
+class DistributionError(TransferlabError, RuntimeError):
+    """A distribution strategy that cannot be set up or run as asked."""
+
+
+class WorkerTimeoutError(DistributionError, TimeoutError):
+    """A worker of a multi-worker job did not arrive or answer in time."""
+
+
+class ResumeError(TransferlabError, RuntimeError):
+    """A run folder or backup that cannot be resumed from."""
+
+
+class UnsupportedVersionError(TransferlabError, RuntimeError):
+    """A TensorFlow/Keras version a workaround was not checked against."""
