@@ -1,0 +1,147 @@
+"""A validated set of images with integer labels: what every data function passes around."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from transferlab.errors import DataError, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+__all__ = ["LabeledImages"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LabeledImages:
+    """Images and their labels, checked once on creation.
+
+    Attributes:
+        images: ``uint8`` array ``(N, height, width)`` or
+            ``(N, height, width, channels)`` with values in [0, 255], or a
+            float array of the same ranks with finite values.
+        labels: Integer array ``(N,)`` with values in ``[0, num_classes)``.
+        class_names: One name per class; label ``i`` is ``class_names[i]``.
+
+    Example:
+        >>> import numpy as np
+        >>> data = LabeledImages(np.zeros((4, 28, 28), "uint8"), np.array([0, 1, 1, 0]),
+        ...                      class_names=("zero", "one"))
+        >>> len(data), data.num_classes, data.class_counts().tolist()
+        (4, 2, [2, 2])
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images)
+        labels = np.asarray(self.labels)
+        names = tuple(str(n) for n in self.class_names)
+        if images.ndim not in (3, 4):
+            raise DataError(
+                describe(
+                    "`images` must have shape (N, height, width) or (N, height, width, channels)",
+                    received=f"images.shape={images.shape}",
+                    fix="stack the images into one array; add a channel axis with x[..., None]",
+                )
+            )
+        if images.ndim == 4 and images.shape[-1] not in (1, 3):
+            raise DataError(
+                describe(
+                    "`images` must have 1 or 3 channels (the last axis)",
+                    received=f"images.shape={images.shape}",
+                    fix="pass channels-last images: (N, height, width, channels)",
+                )
+            )
+        if images.dtype != np.uint8:
+            if not np.issubdtype(images.dtype, np.floating):
+                raise DataError(
+                    describe(
+                        "`images` must be uint8 or floating point",
+                        received=f"images.dtype={images.dtype}",
+                        fix="convert with images.astype('uint8') for pixels in [0, 255]",
+                    )
+                )
+            if images.size and not np.isfinite(images).all():
+                bad = int(np.size(images) - np.isfinite(images).sum())
+                raise DataError(
+                    describe(
+                        "`images` contains NaN or infinite values",
+                        received=f"{bad} non-finite values",
+                        fix="drop or repair those images before building the data set",
+                    )
+                )
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(
+                describe(
+                    "`labels` must be a 1-D integer array",
+                    received=f"labels.shape={labels.shape}, labels.dtype={labels.dtype}",
+                    fix="pass class indices, not one-hot vectors: labels.argmax(-1)",
+                )
+            )
+        if len(labels) != len(images):
+            raise DataError(
+                describe(
+                    "`images` and `labels` must have the same length",
+                    received=f"{len(images)} images, {len(labels)} labels",
+                )
+            )
+        if not names:
+            raise DataError(describe("`class_names` must name at least one class"))
+        if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+            raise DataError(
+                describe(
+                    f"`labels` must lie in [0, {len(names)}) for {len(names)} classes",
+                    received=f"labels in [{labels.min()}, {labels.max()}]",
+                    fix="re-index the labels (select_classes does it) or pass all class names",
+                )
+            )
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "labels", labels.astype(np.int64, copy=False))
+        object.__setattr__(self, "class_names", names)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes there are (``len(class_names)``)."""
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one image, ``(height, width)`` or ``(height, width, channels)``."""
+        return tuple(self.images.shape[1:])
+
+    def class_counts(self) -> np.ndarray:
+        """How many examples each class has, as an array of ``num_classes`` ints."""
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> LabeledImages:
+        """Returns the examples at ``indices``, in that order.
+
+        Example:
+            >>> import numpy as np
+            >>> data = LabeledImages(np.zeros((3, 2, 2), "uint8"), np.array([0, 1, 2]), ("a", "b", "c"))
+            >>> data.take([2, 0]).labels.tolist()
+            [2, 0]
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        return LabeledImages(self.images[idx], self.labels[idx], self.class_names)
+
+    def as_dataset(self, **pipeline_options: Any) -> tf.data.Dataset:
+        """Builds a ``tf.data`` pipeline over these examples.
+
+        Args:
+            **pipeline_options: Options of :func:`transferlab.data.make_pipeline`
+                (``batch_size``, ``shuffle``, ``seed``, ``augment``, ...).
+        """
+        from transferlab.data.pipeline import make_pipeline
+
+        return make_pipeline(self, **pipeline_options)
