@@ -40,3 +40,6 @@ def mnist_dir() -> Path:
             "holding train-images-idx3-ubyte.gz and the three other official files."
         )
     return folder
+
+# `python -m transferlab` entry point: importing it runs the CLI, so doctest collection skips it.
+collect_ignore = ["transferlab/__main__.py"]

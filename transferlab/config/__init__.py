@@ -1,0 +1,17 @@
+"""Run configs: TOML files mapped onto typed, validated, frozen dataclasses."""
+
+from transferlab.config.config_section import ConfigSection
+from transferlab.config.data_config import DataConfig
+from transferlab.config.model_config import ModelConfig
+from transferlab.config.run_config import RunConfig
+from transferlab.config.strategy_config import StrategyConfig
+from transferlab.config.training_config import TrainingConfig
+
+__all__ = [
+    "ConfigSection",
+    "DataConfig",
+    "ModelConfig",
+    "RunConfig",
+    "StrategyConfig",
+    "TrainingConfig",
+]

@@ -1,0 +1,95 @@
+"""RunConfig: TOML in, frozen validated dataclasses out, and back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from transferlab.config import RunConfig, StrategyConfig
+from transferlab.errors import ConfigError
+
+
+def test_defaults_round_trip_through_toml(tmp_path):
+    config = RunConfig()
+    path = config.save(tmp_path / "config.toml")
+    assert RunConfig.load(path) == config
+    assert "# Registered backbone name" in path.read_text()
+
+
+def test_file_values_are_typed_and_lists_become_tuples():
+    config = RunConfig.from_toml(
+        '[data]\nclasses = [5, 6, 7]\nlabels_per_class = 10\n[strategy]\nlearning_rate = 1\n'
+    )
+    assert config.data.classes == (5, 6, 7)
+    assert config.strategy.learning_rate == 1.0 and isinstance(config.strategy.learning_rate, float)
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunConfig().training.seed = 3  # type: ignore[misc]
+
+
+def test_unknown_key_names_it_and_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"Unknown config key `training.batchsize`.*did you mean `training.batch_size`"):
+        RunConfig.from_toml("[training]\nbatchsize = 3\n")
+
+
+def test_unknown_section_lists_the_sections():
+    with pytest.raises(ConfigError, match=r"Unknown config section `\[trainig\]`.*Accepted: \[data\], \[model\], \[strategy\], \[training\].*did you mean `\[training\]`"):
+        RunConfig.from_toml("[trainig]\nseed = 3\n")
+
+
+def test_wrong_type_names_key_value_and_type():
+    with pytest.raises(ConfigError, match=r"Wrong type for config key `training.batch_size`. Received: training.batch_size='64' \(str\). Accepted: int"):
+        RunConfig.from_toml('[training]\nbatch_size = "64"\n')
+
+
+def test_bool_is_not_accepted_as_int():
+    with pytest.raises(ConfigError, match="Wrong type for config key `training.seed`"):
+        RunConfig.from_toml("[training]\nseed = true\n")
+
+
+def test_bad_choice_lists_the_accepted_values():
+    with pytest.raises(ConfigError, match=r"Bad value for config key `strategy.kind`. Received: strategy.kind='finetune'. Accepted: 'feature_extraction', 'fine_tune', 'gradual', 'scratch'"):
+        RunConfig.from_toml('[strategy]\nkind = "finetune"\n')
+
+
+def test_contradictory_options_are_refused():
+    with pytest.raises(ConfigError, match="`strategy.top` and `strategy.from_group` contradict"):
+        StrategyConfig(top=2, from_group="block4")
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[data]\nvalidation = 1.5\n", r"`data.validation` must be in \[0, 1\)"),
+        ("[data]\nlabels_per_class = -1\n", "`data.labels_per_class` must be >= 0"),
+        ("[data]\nclasses = [1, 1]\n", "`data.classes` lists a class twice"),
+        ("[model]\ninput_size = [32]\n", r"`model.input_size` must be \[height, width\]"),
+        ("[model]\ndropout = 1.0\n", r"`model.dropout` must be in \[0, 1\)"),
+        ("[strategy]\nepochs = 0\n", "`strategy.epochs` must be >= 1"),
+        ("[strategy]\nlr_decay = 2.0\n", r"`strategy.lr_decay` must be in \(0, 1\]"),
+        ("[training]\nbatch_size = 0\n", "`training.batch_size` must be >= 1"),
+        ("[training\n", "is not valid TOML"),
+    ],
+)
+def test_bad_values(toml, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_toml(toml)
+
+
+def test_overrides_replace_dotted_keys_and_skip_none():
+    config = RunConfig().with_overrides({"training.seed": 7, "model.backbone": None})
+    assert config.training.seed == 7
+    assert config.model.backbone == "alexnet"
+
+
+def test_override_of_unknown_key_is_refused():
+    with pytest.raises(ConfigError, match="Unknown config key `training.sed`"):
+        RunConfig().with_overrides({"training.sed": 1})
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="Config file not found"):
+        RunConfig.load(tmp_path / "nope.toml")

@@ -1,0 +1,87 @@
+"""The ``transferlab`` command line (also ``python -m transferlab``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from transferlab._version import __version__
+from transferlab.cli.parser import CommandParser
+
+__all__ = ["main"]
+
+DESCRIPTION = """\
+Correct, fast and reproducible transfer learning on TensorFlow / Keras 3.
+
+Start with `transferlab quickstart`: it pretrains a small AlexNet on MNIST digits 0-4,
+transfers it to digits 5-9 with few labels, and prints how transfer compares with
+training from scratch.
+"""
+
+
+def _commands() -> list[object]:
+    from transferlab.cli import data_command
+
+    commands: list[object] = [data_command]
+    # Commands whose modules are optional at this stage of the project register only if present.
+    for name in (
+        "quickstart_command",
+        "train_command",
+        "evaluate_command",
+        "predict_command",
+        "backbones_command",
+        "lr_find_command",
+        "launch_command",
+    ):
+        try:
+            module = __import__(f"transferlab.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as error:
+            if error.name != f"transferlab.cli.{name}":
+                raise
+            continue
+        commands.append(module)
+    return commands
+
+
+def build_parser() -> CommandParser:
+    """The top-level parser with every sub-command."""
+    parser = CommandParser(
+        prog="transferlab",
+        description=DESCRIPTION,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"transferlab {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=CommandParser)
+    for module in _commands():
+        module.register(subparsers)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code.
+
+    Errors transferlab raises on purpose are printed as one line
+    (``transferlab: error: ...``) with exit code 2; no traceback.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    from transferlab.errors import TransferlabError
+
+    try:
+        return int(args.run(args))
+    except TransferlabError as error:
+        message = " ".join(str(error).split())
+        sys.stderr.write(f"transferlab: error: {message}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("transferlab: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The ``[model]`` section of a run config."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from transferlab.config.config_section import ConfigSection, field
+from transferlab.errors import ConfigError, describe
+
+__all__ = ["ModelConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(ConfigSection):
+    """Which backbone, which weights, which head.
+
+    Example:
+        >>> ModelConfig(backbone="vgg16", weights="imagenet").input_size
+        ()
+    """
+
+    SECTION = "model"
+
+    backbone: str = field("alexnet", "Registered backbone name (see `transferlab backbones`).")
+    weights: str = field("", "Empty for random, 'imagenet', or a weights/.keras file path.")
+    input_size: tuple[int, ...] = field((), "(height, width) fed to the backbone; empty: auto.")
+    width: float = field(1.0, "Width multiplier, for backbones that take one (AlexNet).")
+    pooling: str = field("avg", "How the feature map becomes a vector.",
+                         choices=("avg", "max", "flatten"))
+    dropout: float = field(0.0, "Dropout rate before the head.")
+    pretrain_classes: tuple[int, ...] = field(
+        (), "If set: first pretrain the backbone on these classes (source task), then transfer.")
+    pretrain_epochs: int = field(3, "Epochs of that source-task pretraining.")
+
+    def validate(self) -> None:
+        if self.input_size and len(self.input_size) != 2:
+            raise ConfigError(describe("`model.input_size` must be [height, width] or empty",
+                                       received=f"model.input_size={list(self.input_size)}"))
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(describe("`model.dropout` must be in [0, 1)",
+                                       received=f"model.dropout={self.dropout}"))
+        if self.width <= 0:
+            raise ConfigError(describe("`model.width` must be > 0",
+                                       received=f"model.width={self.width}"))

@@ -1,0 +1,155 @@
+"""A whole run's config: TOML file <-> frozen, validated dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from transferlab.config.data_config import DataConfig
+from transferlab.config.model_config import ModelConfig
+from transferlab.config.strategy_config import StrategyConfig
+from transferlab.config.training_config import TrainingConfig
+from transferlab.errors import ConfigError, describe
+
+__all__ = ["RunConfig"]
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "strategy": StrategyConfig,
+             "training": TrainingConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; what `transferlab train --config` reads.
+
+    A TOML file has up to four tables, ``[data]``, ``[model]``, ``[strategy]``
+    and ``[training]``; missing keys take their defaults. The resolved config is
+    saved in the run folder (``config.toml``) and can be run again.
+
+    Example:
+        >>> config = RunConfig.from_toml('''
+        ... [model]
+        ... backbone = "alexnet"
+        ... [strategy]
+        ... kind = "feature_extraction"
+        ... ''')
+        >>> config.strategy.kind, config.training.batch_size
+        ('feature_extraction', 64)
+        >>> config.with_overrides({"training.batch_size": 32}).training.batch_size
+        32
+        >>> RunConfig.from_toml(config.to_toml()) == config
+        True
+    """
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:
+        """Builds a config from nested tables, rejecting unknown sections and keys."""
+        for name in mapping:
+            if name not in _SECTIONS:
+                close = difflib.get_close_matches(name, list(_SECTIONS), n=1)
+                raise ConfigError(
+                    describe(
+                        f"Unknown config section `[{name}]`",
+                        accepted=", ".join(f"[{s}]" for s in _SECTIONS),
+                        fix=f"did you mean `[{close[0]}]`?" if close else "remove it",
+                    )
+                )
+        return cls(**{name: section.from_mapping(mapping.get(name, {}))
+                      for name, section in _SECTIONS.items()})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "<string>") -> RunConfig:
+        """Parses TOML text (``source`` names it in errors)."""
+        try:
+            mapping = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(
+                describe(f"{source} is not valid TOML", received=str(error),
+                         fix="check the line it names")
+            ) from None
+        return cls.from_mapping(mapping)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunConfig:
+        """Reads a TOML config file.
+
+        Raises:
+            ConfigError: For a missing file, invalid TOML, or a bad key, type or value.
+        """
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(
+                describe("Config file not found", received=str(file),
+                         fix="pass the path of a .toml file (see examples/*.toml)")
+            )
+        return cls.from_toml(file.read_text(encoding="utf-8"), source=str(file))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> RunConfig:
+        """Returns a copy with dotted keys replaced (``{"training.seed": 1}``).
+
+        ``None`` values are skipped, so unset command-line flags change nothing.
+        """
+        mapping = self.to_mapping()
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            section, _, key = dotted.partition(".")
+            if section not in mapping or not key:
+                raise ConfigError(describe("Unknown config key", received=dotted,
+                                           accepted="section.key, e.g. training.seed"))
+            mapping[section][key] = list(value) if isinstance(value, tuple) else value
+        return RunConfig.from_mapping(mapping)
+
+    def to_mapping(self) -> dict[str, dict[str, Any]]:
+        """Nested plain dicts (for JSON and TOML)."""
+        return {name: getattr(self, name).to_mapping() for name in _SECTIONS}
+
+    def to_toml(self) -> str:
+        """The config as TOML text, every key written out, readable by :meth:`from_toml`."""
+        lines: list[str] = []
+        for name, table in self.to_mapping().items():
+            section = _SECTIONS[name]
+            docs = section.field_docs()
+            lines.append(f"[{name}]")
+            for key, value in table.items():
+                lines.append(f"# {docs[key]}")
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes :meth:`to_toml` atomically to ``path``."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.to_toml())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
