@@ -41,6 +41,7 @@ __all__ = [
     "WorkerTimeoutError",
     "ResumeError",
     "UnsupportedVersionError",
+    "MissingDependencyError",
     "describe",
 ]
 
@@ -148,3 +149,7 @@ class ResumeError(TransferlabError, RuntimeError):
 
 class UnsupportedVersionError(TransferlabError, RuntimeError):
     """A TensorFlow/Keras version a workaround was not checked against."""
+
+
+class MissingDependencyError(TransferlabError, ImportError):
+    """An optional dependency (e.g. matplotlib for plots) is not installed."""
