@@ -1,0 +1,165 @@
+"""Accuracy, per-class precision/recall/F1, confusion matrix, most-confused pairs, top losses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from transferlab.data.labeled_images import LabeledImages
+from transferlab.errors import DataError, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+__all__ = ["ClassificationReport"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClassificationReport:
+    """What a classifier got right and wrong on a labelled set.
+
+    Build it from predictions with :meth:`from_probabilities`, or run a model
+    with :meth:`evaluate`.
+
+    Attributes:
+        class_names: Names of the classes, in label order.
+        labels: True labels ``(N,)``.
+        probabilities: Predicted class probabilities ``(N, num_classes)``.
+
+    Example:
+        >>> import numpy as np
+        >>> probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+        >>> report = ClassificationReport.from_probabilities(probs, np.array([0, 1, 1, 1]), ("a", "b"))
+        >>> report.accuracy
+        0.75
+        >>> report.confusion_matrix.tolist()
+        [[1, 0], [1, 2]]
+        >>> report.most_confused()
+        [('b', 'a', 1)]
+    """
+
+    class_names: tuple[str, ...]
+    labels: np.ndarray
+    probabilities: np.ndarray
+
+    @classmethod
+    def from_probabilities(
+        cls, probabilities: Any, labels: Any, class_names: tuple[str, ...] | list[str]
+    ) -> ClassificationReport:
+        """Checks shapes and builds the report.
+
+        Raises:
+            DataError: If the shapes disagree or a label is out of range.
+        """
+        probs = np.asarray(probabilities, dtype=np.float64)
+        y = np.asarray(labels)
+        names = tuple(class_names)
+        if probs.ndim != 2 or probs.shape[1] != len(names) or len(probs) != len(y):
+            raise DataError(
+                describe(
+                    "`probabilities` must have shape (N, num_classes) matching `labels`",
+                    received=f"probabilities.shape={probs.shape}, {len(y)} labels, "
+                    f"{len(names)} class names",
+                )
+            )
+        if y.size and (y.min() < 0 or y.max() >= len(names)):
+            raise DataError(
+                describe(f"`labels` must lie in [0, {len(names)})",
+                         received=f"labels in [{y.min()}, {y.max()}]")
+            )
+        return cls(names, y.astype(np.int64), probs)
+
+    @classmethod
+    def evaluate(
+        cls, model: keras.Model, data: LabeledImages, *, batch_size: int = 256
+    ) -> ClassificationReport:
+        """Runs ``model`` on ``data`` and builds the report.
+
+        The model is expected to output probabilities (a softmax head); logits
+        are turned into probabilities with a softmax.
+        """
+        from transferlab.data.pipeline import make_pipeline
+
+        outputs = model.predict(make_pipeline(data, batch_size=batch_size), verbose=0)
+        outputs = np.asarray(outputs, dtype=np.float64)
+        if outputs.size and (outputs.min() < 0 or not np.allclose(outputs.sum(1), 1, atol=1e-3)):
+            shifted = np.exp(outputs - outputs.max(1, keepdims=True))
+            outputs = shifted / shifted.sum(1, keepdims=True)
+        return cls.from_probabilities(outputs, data.labels, data.class_names)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Predicted labels ``(N,)``."""
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of examples predicted right."""
+        return float((self.predictions == self.labels).mean()) if len(self.labels) else 0.0
+
+    @property
+    def confusion_matrix(self) -> np.ndarray:
+        """``[true, predicted]`` counts, ``(num_classes, num_classes)``."""
+        k = len(self.class_names)
+        return np.bincount(self.labels * k + self.predictions, minlength=k * k).reshape(k, k)
+
+    def per_class(self) -> dict[str, dict[str, float]]:
+        """Precision, recall, F1 and support for each class."""
+        cm = self.confusion_matrix
+        true_pos = np.diag(cm).astype(float)
+        predicted = cm.sum(axis=0)
+        actual = cm.sum(axis=1)
+        precision = np.divide(true_pos, predicted, out=np.zeros_like(true_pos), where=predicted > 0)
+        recall = np.divide(true_pos, actual, out=np.zeros_like(true_pos), where=actual > 0)
+        denom = precision + recall
+        f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(true_pos), where=denom > 0)
+        return {
+            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(self.class_names, precision, recall, f1, actual)
+        }
+
+    def most_confused(self, n: int = 5) -> list[tuple[str, str, int]]:
+        """The ``n`` most frequent (true, predicted, count) mistakes, most first."""
+        cm = self.confusion_matrix.copy()
+        np.fill_diagonal(cm, 0)
+        order = np.argsort(-cm, axis=None, kind="stable")[:n]
+        pairs = [(int(i) // cm.shape[1], int(i) % cm.shape[1]) for i in order]
+        return [(self.class_names[t], self.class_names[p], int(cm[t, p])) for t, p in pairs if cm[t, p] > 0]
+
+    def losses(self) -> np.ndarray:
+        """Cross-entropy of each example, ``(N,)``."""
+        picked = self.probabilities[np.arange(len(self.labels)), self.labels]
+        return -np.log(np.clip(picked, 1e-12, 1.0))
+
+    def top_losses(self, n: int = 9) -> np.ndarray:
+        """Indices of the ``n`` examples with the highest loss, highest first."""
+        return np.argsort(-self.losses(), kind="stable")[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Accuracy, per-class metrics, confusion matrix and most-confused pairs (JSON-ready)."""
+        return {
+            "accuracy": self.accuracy,
+            "examples": int(len(self.labels)),
+            "per_class": self.per_class(),
+            "confusion_matrix": self.confusion_matrix.tolist(),
+            "most_confused": [list(t) for t in self.most_confused()],
+        }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_text(self) -> str:
+        """A table a person can read: per-class metrics, accuracy, most-confused pairs."""
+        lines = [f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+        for name, m in self.per_class().items():
+            lines.append(
+                f"{name:<10}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}{m['support']:>10d}"
+            )
+        lines.append(f"accuracy  {self.accuracy:.4f} on {len(self.labels)} examples")
+        confused = ", ".join(f"{t}->{p} ({c})" for t, p, c in self.most_confused())
+        lines.append(f"most confused (true->predicted): {confused or 'none'}")
+        return "\n".join(lines)

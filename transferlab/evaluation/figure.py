@@ -1,0 +1,48 @@
+"""Creating and saving matplotlib figures without pyplot's global state."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from transferlab.errors import MissingDependencyError, describe
+
+__all__ = ["new_figure", "save_figure"]
+
+
+def new_figure(width: float = 6.0, height: float = 4.0) -> Any:
+    """A ``matplotlib.figure.Figure`` with an Agg canvas (no pyplot, no global backend change).
+
+    Raises:
+        MissingDependencyError: If matplotlib is not installed.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError(
+            describe(
+                "Plots need matplotlib, which is not installed",
+                fix='pip install "transferlab[plot]" (everything else works without it)',
+            )
+        ) from None
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str]) -> Path:
+    """Saves ``figure`` as PNG, atomically (a temp file, then a rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        figure.savefig(tmp, format="png", bbox_inches="tight")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

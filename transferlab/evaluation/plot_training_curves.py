@@ -1,0 +1,55 @@
+"""Training curves per phase, from a run's per-epoch metrics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from transferlab.evaluation.figure import new_figure, save_figure
+
+__all__ = ["plot_training_curves"]
+
+
+def plot_training_curves(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
+) -> Path:
+    """Saves loss and accuracy per epoch, one shaded band per phase.
+
+    Args:
+        rows: One mapping per epoch with ``epoch``, ``phase`` and metric keys
+            (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` ...), as in
+            a run folder's ``metrics.json``.
+        path: Where to write the PNG.
+    """
+    figure = new_figure(10, 4)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for slot, metric in enumerate(("loss", "accuracy")):
+        axes = figure.add_subplot(1, 2, slot + 1)
+        for key in (metric, f"val_{metric}"):
+            values = [r.get(key) for r in rows]
+            if any(v is not None for v in values):
+                axes.plot(epochs, [float("nan") if v is None else float(v) for v in values],
+                          marker="o", label=key)
+        for segment, (phase, first, last) in enumerate(_phase_segments(rows)):
+            axes.axvspan(epochs[first] - 0.5, epochs[last] + 0.5,
+                         alpha=0.1 if segment % 2 else 0.0, color="gray")
+            axes.annotate(phase, (epochs[first] - 0.4, 1.0), xycoords=("data", "axes fraction"),
+                          fontsize=8, va="top")
+        axes.set_xlabel("epoch")
+        axes.set_title(metric)
+        axes.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def _phase_segments(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int]]:
+    """``(phase, first row, last row)`` for each run of rows in the same phase."""
+    segments: list[tuple[str, int, int]] = []
+    for index, row in enumerate(rows):
+        phase = str(row.get("phase", ""))
+        if segments and segments[-1][0] == phase:
+            segments[-1] = (phase, segments[-1][1], index)
+        else:
+            segments.append((phase, index, index))
+    return segments
