@@ -1,0 +1,49 @@
+"""Strategies: which layers train when, at what rates — as a sequence of Phases.
+
+Keras fixes what trains at ``compile()``, so every change of the trainable
+set is a new :class:`Phase`: :func:`apply_phase`, compile with a fresh
+:func:`build_optimizer` (both in :func:`compile_phase`), then
+``fit(initial_epoch=...)``. :func:`check_trainable_state` refuses to train when
+flags changed since compile.
+"""
+
+from transferlab.strategies.apply_batchnorm_policy import apply_batchnorm_policy
+from transferlab.strategies.apply_phase import apply_phase
+from transferlab.strategies.build_optimizer import build_optimizer
+from transferlab.strategies.chain import Chain
+from transferlab.strategies.check_trainable_state import check_trainable_state
+from transferlab.strategies.compile_phase import compile_phase
+from transferlab.strategies.feature_extraction import FeatureExtraction
+from transferlab.strategies.fine_tune import FineTune
+from transferlab.strategies.freeze import freeze
+from transferlab.strategies.frozen_stats_batch_normalization import FrozenStatsBatchNormalization
+from transferlab.strategies.gradual_unfreeze import GradualUnfreeze
+from transferlab.strategies.group_learning_rates import group_learning_rates
+from transferlab.strategies.layerwise_optimizer import layerwise_optimizer
+from transferlab.strategies.phase import BatchNormPolicy, Phase
+from transferlab.strategies.phase_state import PhaseState
+from transferlab.strategies.set_trainable_groups import set_trainable_groups
+from transferlab.strategies.strategy import Strategy
+from transferlab.strategies.unfreeze import unfreeze
+
+__all__ = [
+    "BatchNormPolicy",
+    "Chain",
+    "FeatureExtraction",
+    "FineTune",
+    "FrozenStatsBatchNormalization",
+    "GradualUnfreeze",
+    "Phase",
+    "PhaseState",
+    "Strategy",
+    "apply_batchnorm_policy",
+    "apply_phase",
+    "build_optimizer",
+    "check_trainable_state",
+    "compile_phase",
+    "freeze",
+    "group_learning_rates",
+    "layerwise_optimizer",
+    "set_trainable_groups",
+    "unfreeze",
+]

@@ -1,0 +1,90 @@
+"""``GradualUnfreeze``: unfreeze one more group, top down, every few epochs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from transferlab.errors import StrategyError, describe
+from transferlab.strategies.phase import BatchNormPolicy, Phase
+from transferlab.strategies.strategy import Strategy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transferlab.backbones.backbone_info import BackboneInfo
+
+__all__ = ["GradualUnfreeze"]
+
+
+class GradualUnfreeze(Strategy):
+    """ULMFiT's gradual unfreezing: phase i trains the top i groups.
+
+    Each step is its own :class:`Phase` (Keras needs a recompile with a
+    fresh optimizer whenever the trainable set changes). Combine with a
+    head warm-up: ``FeatureExtraction(1).then(GradualUnfreeze(...))``.
+
+    Args:
+        epochs_per_step: Epochs each step trains.
+        steps: How many groups to unfreeze in total (default: all).
+        learning_rate: The head's rate in every step.
+        lr_decay: Rate factor per group down the backbone.
+        batchnorm: :class:`BatchNormPolicy` of BN in unfrozen groups.
+
+    Raises:
+        StrategyError: For ``steps < 1`` or (in :meth:`phases`) more steps
+            than the backbone has groups.
+
+    Example:
+        >>> from transferlab.backbones import BackboneInfo, LayerGroup
+        >>> info = BackboneInfo(name="t", default_input_size=(8, 8), min_input_size=(8, 8),
+        ...     channels=1, preprocessing="unit", feature_layer="c",
+        ...     groups=(LayerGroup("a", "a"), LayerGroup("b", "b"), LayerGroup("c", "c")))
+        >>> [(p.name, p.trainable_groups) for p in GradualUnfreeze(steps=2).phases(info)]
+        [('unfreeze_1', ('c',)), ('unfreeze_2', ('b', 'c'))]
+    """
+
+    def __init__(
+        self,
+        epochs_per_step: int = 1,
+        *,
+        steps: int | None = None,
+        learning_rate: float = 1e-4,
+        lr_decay: float = 1.0,
+        batchnorm: BatchNormPolicy | str = BatchNormPolicy.FROZEN,
+    ) -> None:
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+            raise StrategyError(
+                describe("`steps` must be a whole number >= 1", received=f"steps={steps!r}")
+            )
+        self.epochs_per_step = epochs_per_step
+        self.steps = steps
+        self.learning_rate = learning_rate
+        self.lr_decay = lr_decay
+        self.batchnorm = BatchNormPolicy(batchnorm)
+        Phase("unfreeze_1", epochs_per_step, (), learning_rate, lr_decay=lr_decay)  # validate
+
+    def phases(self, info: BackboneInfo) -> list[Phase]:
+        """One phase per step, named ``unfreeze_<i>``."""
+        names = info.group_names
+        steps = len(names) if self.steps is None else self.steps
+        if steps > len(names):
+            raise StrategyError(
+                describe(
+                    f"GradualUnfreeze(steps={steps}) asks for more groups than backbone "
+                    f"{info.name!r} has",
+                    received=f"steps={steps}",
+                    accepted=f"1 to {len(names)} (groups: {', '.join(names)})",
+                )
+            )
+        return [
+            Phase(
+                f"unfreeze_{i}",
+                self.epochs_per_step,
+                names[len(names) - i :],
+                self.learning_rate,
+                lr_decay=self.lr_decay,
+                batchnorm=self.batchnorm,
+            )
+            for i in range(1, steps + 1)
+        ]
+
+    def __repr__(self) -> str:
+        return f"GradualUnfreeze(epochs_per_step={self.epochs_per_step}, steps={self.steps})"
