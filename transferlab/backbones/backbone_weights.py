@@ -94,6 +94,7 @@ def check_weights_fit(
                     ),
                 )
             )
+        _imagenet_file(info)  # fetched before building, so a miss fails fast
         return
     if not isinstance(weights, (str, os.PathLike)):
         raise ConfigError(
@@ -140,10 +141,11 @@ def load_backbone_weights(
         WeightsError: Weights of another architecture, width, input size or
             channel count; the message names the first differing variable.
     """
-    check_weights_fit(info, model.input_shape[1:], weights)
     if isinstance(weights, str) and weights == "imagenet":
+        check_weights_fit(info, model.input_shape[1:], weights)
         _load_imagenet(model, info)
         return
+    check_weights_fit(info, model.input_shape[1:], weights)
     path = Path(weights)
     if str(path).endswith(".keras"):
         import keras
@@ -227,7 +229,7 @@ def _keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
 
 
-def _load_imagenet(model: keras.Model, info: BackboneInfo) -> None:
+def _imagenet_file(info: BackboneInfo) -> Path:
     cached = imagenet_cache_path(info)
     if not cached.is_file():
         import keras
@@ -254,6 +256,11 @@ def _load_imagenet(model: keras.Model, info: BackboneInfo) -> None:
                 )
             ) from err
         cached = Path(downloaded)
+    return cached
+
+
+def _load_imagenet(model: keras.Model, info: BackboneInfo) -> None:
+    cached = _imagenet_file(info)
     _all_or_nothing(model, lambda: model.load_weights(cached), info, cached)
 
 

@@ -150,7 +150,7 @@ class Classifier(keras.Model):
             >>> clf.feature_extractor().output_shape
             (None, 64)
         """
-        return keras.Model(self.inputs, self._pooled, name=f"{self.name}_features")
+        return keras.Model(self.inputs[0], self._pooled, name=f"{self.name}_features")
 
     def get_config(self) -> dict[str, Any]:
         return {
