@@ -1,0 +1,73 @@
+"""Registry errors and user-registered backbones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keras
+import numpy as np
+import pytest
+
+from transferlab.backbones import (
+    BackboneInfo,
+    LayerGroup,
+    create_backbone,
+    get_backbone_info,
+    list_backbones,
+    register_backbone,
+    unregister_backbone,
+)
+from transferlab.backbones.classifier import build_classifier
+from transferlab.errors import BackboneError, UnknownBackboneError
+
+BUILTIN = {"alexnet", "vgg16", "inception_v3", "resnet50_v2", "mobilenet_v2", "efficientnet_b0"}
+
+
+def test_builtin_backbones_are_registered() -> None:
+    assert BUILTIN <= set(list_backbones())
+    assert list_backbones("vgg*") == ["vgg16"]
+
+
+def test_unknown_name_lists_valid_names_and_suggests_the_closest() -> None:
+    with pytest.raises(UnknownBackboneError, match=r"name='vgg61'.*alexnet, .*vgg16.*did you mean 'vgg16'"):
+        create_backbone("vgg61")
+    with pytest.raises(UnknownBackboneError, match="did you mean 'inception_v3'"):
+        build_classifier("inceptionv3", 2)
+
+
+def test_duplicate_registration_is_refused() -> None:
+    with pytest.raises(BackboneError, match="A backbone named 'vgg16' is already registered"):
+        register_backbone(get_backbone_info("vgg16"))(lambda **_: None)
+
+
+@pytest.fixture
+def user_backbone() -> Iterator[str]:
+    @register_backbone(
+        BackboneInfo(
+            name="user_tiny",
+            default_input_size=(20, 20),
+            min_input_size=(20, 20),
+            channels=3,
+            preprocessing="torch",
+            groups=(LayerGroup("stem", "stem_pool"), LayerGroup("top", "top_conv")),
+            feature_layer="top_conv",
+        )
+    )
+    def user_tiny(*, input_shape: tuple[int, int, int], name: str) -> keras.Model:
+        x = keras.Input(input_shape)
+        y = keras.layers.Conv2D(4, 3, name="stem_conv")(x)
+        y = keras.layers.MaxPooling2D(name="stem_pool")(y)
+        y = keras.layers.Conv2D(6, 3, name="top_conv")(y)
+        return keras.Model(x, y, name=name)
+
+    yield "user_tiny"
+    unregister_backbone("user_tiny")
+
+
+def test_user_registered_backbone_works_through_build_classifier(user_backbone: str) -> None:
+    clf = build_classifier(user_backbone, 4)  # 28x28x1 -> auto size 28 >= 20, 3 channels
+    assert clf.adapter.size == (28, 28) and clf.adapter.channels == 3
+    assert clf.adapter.preprocessing == "torch"
+    out = clf.predict(np.zeros((2, 28, 28, 1), "uint8"), verbose=0)
+    assert out.shape == (2, 4)
+    assert set(get_backbone_info(user_backbone).group_layers(clf.backbone)) == {"stem", "top"}
