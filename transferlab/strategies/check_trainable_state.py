@@ -45,7 +45,7 @@ def check_trainable_state(model: Any) -> None:
         >>> check_trainable_state(model)
         Traceback (most recent call last):
         ...
-        transferlab.errors.TrainableStateError: Trainable flags changed since the model was compiled; Keras would silently keep training what it was compiled for. Received: now frozen: d. Fix: re-apply the phase and compile with a fresh optimizer: transferlab.strategies.compile_phase(model, phase, loss=...) (or apply_phase(model, phase) then model.compile(optimizer=build_optimizer(model, phase), ...)), or let the Trainer run the phases.
+        transferlab.errors.TrainableStateError: Trainable flags changed since the model was compiled; Keras would silently keep training what it was compiled for. Received: now frozen: layers d. Fix: re-apply the phase and compile with a fresh optimizer: transferlab.strategies.compile_phase(model, phase, loss=...) (or apply_phase(model, phase) then model.compile(optimizer=build_optimizer(model, phase), ...)), or let the Trainer run the phases.
     """
     if not getattr(model, "compiled", False):
         raise TrainableStateError(
@@ -73,14 +73,12 @@ def check_trainable_state(model: Any) -> None:
         (layer, flag) for key, (layer, flag) in current.items() if compiled.get(key) is not flag
     ]
     if changed:
-        groups = _group_names(model)
-        frozen = [_label(layer, groups) for layer, flag in changed if not flag]
-        unfrozen = [_label(layer, groups) for layer, flag in changed if flag]
+        groups, order = _group_names(model)
         parts = []
-        if frozen:
-            parts.append("now frozen: " + _short(frozen))
-        if unfrozen:
-            parts.append("now trainable: " + _short(unfrozen))
+        for flag, word in ((False, "now frozen"), (True, "now trainable")):
+            layers = [layer for layer, f in changed if f is flag]
+            if layers:
+                parts.append(f"{word}: {_summary(layers, groups, order)}")
         raise TrainableStateError(
             describe(
                 "Trainable flags changed since the model was compiled; Keras would silently keep "
@@ -109,16 +107,17 @@ def _raise_variables(before: int, now: int) -> None:
     )
 
 
-def _group_names(model: Any) -> dict[int, str]:
+def _group_names(model: Any) -> tuple[dict[int, str], dict[int, int]]:
+    """``{id(layer): group}`` and ``{id(layer): position bottom to top}``."""
     names: dict[int, str] = {}
     backbone = getattr(model, "backbone", None)
     info = getattr(model, "backbone_info", None)
     if backbone is None or info is None:
-        return names
+        return names, {}
     try:
         by_group = info.group_layers(backbone)
     except Exception:  # a describing helper must not fail the check itself
-        return names
+        return names, {}
     for group, layers in by_group.items():
         for top in layers:
             for layer in walk_layers(top):
@@ -126,14 +125,16 @@ def _group_names(model: Any) -> dict[int, str]:
     for top in getattr(model, "head_layers", ()):
         for layer in walk_layers(top):
             names[id(layer)] = "head"
-    return names
+    return names, {key: i for i, key in enumerate(names)}
 
 
-def _label(layer: Any, groups: dict[int, str]) -> str:
-    group = groups.get(id(layer))
-    return f"{layer.name} (group {group})" if group else str(layer.name)
-
-
-def _short(names: list[str], limit: int = 8) -> str:
+def _summary(layers: list[Any], groups: dict[int, str], order: dict[int, int], limit: int = 6) -> str:
+    """``groups a, b; layers x, y, ... and N more``, bottom to top."""
+    layers = sorted(layers, key=lambda layer: order.get(id(layer), len(order)))
+    text = ""
+    in_groups = list(dict.fromkeys(groups[id(l)] for l in layers if id(l) in groups))
+    if in_groups:
+        text = f"groups {', '.join(in_groups)}; "
+    names = [str(layer.name) for layer in layers]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+    return f"{text}layers {', '.join(names[:limit])}{more}"
