@@ -83,9 +83,13 @@ def run_phases(
     y: np.ndarray,
     *,
     optimizer: str = "sgd",
-    on_phase: Callable[[Phase, keras.Model], None] | None = None,
+    on_phase: Callable[[Phase, keras.Model, set[str]], None] | None = None,
 ) -> None:
-    """The Trainer's loop in miniature: compile_phase, guard, fit(initial_epoch)."""
+    """The Trainer's loop in miniature: compile_phase, guard, fit(initial_epoch).
+
+    ``on_phase(phase, model, moved)`` is called after each phase with the
+    paths of the variables that changed during it.
+    """
     epoch = 0
     for phase in phases:
         compile_phase(model, phase, loss="sparse_categorical_crossentropy", optimizer=optimizer)
@@ -95,8 +99,7 @@ def run_phases(
                   shuffle=False, verbose=0)
         epoch += phase.epochs
         if on_phase is not None:
-            on_phase(phase, model)
-        del before
+            on_phase(phase, model, changed(before, snapshot(model)))
 
 
 def variables_of(model: keras.Model, *prefixes: str) -> set[str]:
