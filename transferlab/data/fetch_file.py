@@ -223,7 +223,9 @@ def _check_arguments(
         )
     if not timeout > 0:
         raise ConfigError(
-            describe("`timeout` must be a positive number of seconds", received=f"timeout={timeout!r}")
+            describe(
+                "`timeout` must be a positive number of seconds", received=f"timeout={timeout!r}"
+            )
         )
 
 

@@ -38,7 +38,7 @@ _CODES: dict[int, np.dtype] = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_NAMES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+_NAMES = {code: dtype.newbyteorder("=").name for code, dtype in _CODES.items()}
 _ACCEPTED_CODES = ", ".join(f"0x{code:02X} ({name})" for code, name in _NAMES.items())
 _GZIP_MAGIC = b"\x1f\x8b"
 

@@ -40,7 +40,9 @@ __all__ = ["load_idx_dataset"]
 
 # After lower-casing, dropping ".gz" and turning "." and "_" into "-":
 # "[prefix-](train|t10k|test)-(images|labels)-idx<N>-ubyte".
-_PATTERN = re.compile(r"^(?P<prefix>.*?-)?(?P<split>train|t10k|test)-(?P<kind>images|labels)-idx\d-ubyte$")
+_PATTERN = re.compile(
+    r"^(?P<prefix>.*?-)?(?P<split>train|t10k|test)-(?P<kind>images|labels)-idx\d-ubyte$"
+)
 _ROLES = (("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels"))
 _STANDARD = {
     ("train", "images"): "train-images-idx3-ubyte[.gz]",
@@ -108,8 +110,12 @@ def load_idx_dataset(
 
     arrays = {role: read_idx(path) for role, path in files.items()}
     for split in ("train", "test"):
-        _check_pair(arrays[(split, "images")], arrays[(split, "labels")],
-                    files[(split, "images")], files[(split, "labels")])
+        _check_pair(
+            arrays[(split, "images")],
+            arrays[(split, "labels")],
+            files[(split, "images")],
+            files[(split, "labels")],
+        )
     train_shape = arrays[("train", "images")].shape[1:]
     test_shape = arrays[("test", "images")].shape[1:]
     if train_shape != test_shape:
@@ -164,7 +170,7 @@ def _find_files(root: Path, sha256: Mapping[str, str]) -> dict[tuple[str, str], 
             describe(
                 f"{root} does not hold the four IDX files of a data set",
                 received=f"missing {', '.join(missing)}; the folder holds: "
-                + (", ".join(seen[:20]) + (" ..." if len(seen) > 20 else "") if seen else "nothing"),
+                + (_listing(seen) if seen else "nothing"),
                 accepted="train/t10k images/labels IDX files, e.g. train-images-idx3-ubyte.gz "
                 "or t10k-labels.idx1-ubyte",
                 fix="put the four files in the folder under their standard names",
@@ -201,7 +207,13 @@ def _verify(path: Path, expected: str) -> None:
         )
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path) -> None:
+def _listing(names: list[str]) -> str:
+    return ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+
+
+def _check_pair(
+    images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path
+) -> None:
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))):
         raise DataFileError(
             describe(

@@ -164,7 +164,8 @@ def load_mnist(
 
     mirror_list = list(MIRRORS if mirrors is None else mirrors)
     if not download or not mirror_list:
-        looked.append("mirrors: not tried (" + ("download=False" if not download else "mirrors=[]") + ")")
+        reason = "download=False" if not download else "mirrors=[]"
+        looked.append(f"mirrors: not tried ({reason})")
     else:
         try:
             paths = {
@@ -186,7 +187,8 @@ def load_mnist(
     raise DatasetNotFoundError(
         describe(
             "MNIST was not found anywhere and could not be downloaded",
-            received="looked at: " + " | ".join(f"{i}) {place}" for i, place in enumerate(looked, 1)),
+            received="looked at: "
+            + " | ".join(f"{i}) {place}" for i, place in enumerate(looked, 1)),
             accepted="the files " + ", ".join(FILES) + f" in the cache folder {cache}, "
             "or Keras' mnist.npz there",
             fix=f"copy the four files into {cache}, or into any folder and set "
