@@ -154,6 +154,7 @@ class ExactBackup:
         metrics: bool = False,
         callback_states: Sequence[dict[str, Any]] = (),
         extra: dict[str, Any] | None = None,
+        state_model: keras.Model | None = None,
     ) -> None:
         """Writes the complete state in one atomic file.
 
@@ -165,6 +166,9 @@ class ExactBackup:
             metrics: Whether to save the running metric accumulators (mid-epoch).
             callback_states: The state of stateful callbacks, in list order.
             extra: The caller's own JSON-able state.
+            state_model: The model whose variables are saved, when ``model``
+                (whose optimizer and metrics are saved) is only a part of it,
+                e.g. the head trained on cached features.
         """
         if not self.write:
             return
@@ -172,7 +176,7 @@ class ExactBackup:
         meta: dict[str, Any] = {
             "format": _FORMAT,
             "position": dataclasses.asdict(position),
-            "model": _store(arrays, "model", model.variables),
+            "model": _store(arrays, "model", (state_model or model).variables),
             "optimizer": _store(arrays, "optimizer", _optimizer_variables(model))
             if optimizer
             else None,
@@ -187,11 +191,13 @@ class ExactBackup:
         self._loaded = (meta, {k: v for k, v in arrays.items() if k != "__meta__"})
         self._loaded_done = True
 
-    def end_phase(self, model: keras.Model, phase: int, next_epoch: int) -> None:
+    def end_phase(
+        self, model: keras.Model, phase: int, next_epoch: int, extra: dict[str, Any] | None = None
+    ) -> None:
         """Backs up a finished phase: the next one starts at ``next_epoch`` with a fresh optimizer."""
         position = self.position()
         if position is None or position.phase <= phase:
-            self.save(model, BackupPosition(phase + 1, next_epoch, 0), optimizer=False)
+            self.save(model, BackupPosition(phase + 1, next_epoch, 0), optimizer=False, extra=extra)
 
     def clear(self) -> None:
         """Deletes the backup (a finished run needs none)."""
@@ -200,7 +206,9 @@ class ExactBackup:
         self._loaded, self._loaded_done = None, True
 
     # Restoring -----------------------------------------------------------------
-    def restore_model(self, model: keras.Model, *, optimizer: bool = True) -> bool:
+    def restore_model(
+        self, model: keras.Model, *, optimizer: bool = True, state_model: keras.Model | None = None
+    ) -> bool:
         """Assigns the backed-up model (and optimizer) variables; ``False`` if no backup.
 
         Call inside the distribution scope, after ``compile``. The optimizer is
@@ -210,7 +218,7 @@ class ExactBackup:
         if loaded is None:
             return False
         meta, arrays = loaded
-        _assign(arrays, "model", meta["model"], model.variables)
+        _assign(arrays, "model", meta["model"], (state_model or model).variables)
         if optimizer and meta.get("optimizer") is not None and model.optimizer is not None:
             if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
@@ -231,6 +239,7 @@ class ExactBackup:
         validation_data: Any = None,
         verbose: int | str = "auto",
         extra: Callable[[], dict[str, Any]] | None = None,
+        state_model: keras.Model | None = None,
     ) -> list[dict[str, float]]:
         """Trains one phase from where the backup stands, backing up as it goes.
 
@@ -247,6 +256,8 @@ class ExactBackup:
             validation_data: Passed to ``fit``.
             verbose: Passed to ``fit``.
             extra: Returns the caller's JSON state to store with each backup.
+            state_model: The model whose variables are backed up when
+                ``model`` is a part of it (see :meth:`save`).
 
         Returns:
             The logs of each epoch trained by this call.
@@ -258,7 +269,7 @@ class ExactBackup:
         elif position is not None and position.phase > phase:
             return []
         if restore:
-            self.restore_model(model)
+            self.restore_model(model, state_model=state_model)
         meta = self._loaded[0] if (restore and self._loaded) else None
         tracker = _BackupCallback(
             self,
@@ -268,6 +279,7 @@ class ExactBackup:
             callback_states=list(meta["callbacks"]) if meta else [],
             metrics=self._metric_arrays(meta) if (meta and start_step) else None,
             extra=extra,
+            state_model=state_model,
         )
         all_callbacks = [*callbacks, tracker]
         if start_step >= steps_per_epoch:
@@ -324,8 +336,10 @@ class _BackupCallback(keras.callbacks.Callback):
         callback_states: list[dict[str, Any]],
         metrics: list[np.ndarray] | None,
         extra: Callable[[], dict[str, Any]] | None,
+        state_model: keras.Model | None = None,
     ) -> None:
         super().__init__()
+        self.state_model = state_model
         self.backup = backup
         self.phase = phase
         self.steps_per_epoch = steps_per_epoch
@@ -374,6 +388,7 @@ class _BackupCallback(keras.callbacks.Callback):
                 metrics=True,
                 callback_states=self.callback_states,
                 extra=self.extra() if self.extra else None,
+                state_model=self.state_model,
             )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -385,6 +400,7 @@ class _BackupCallback(keras.callbacks.Callback):
             BackupPosition(self.phase, epoch + 1, 0),
             callback_states=self.callback_states,
             extra=self.extra() if self.extra else None,
+            state_model=self.state_model,
         )
 
 
