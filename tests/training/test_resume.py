@@ -98,3 +98,27 @@ def test_backup_file_is_written_atomically_and_cleared(tmp_path: Path) -> None:
     assert ExactBackup(tmp_path).position() == BackupPosition(1, 3, 2)
     backup.clear()
     assert ExactBackup(tmp_path).position() is None
+
+
+_TRAINER_STEP = int(np.random.default_rng(7).integers(1, 24))
+
+
+def test_trainer_sigkill_then_same_command_is_bit_identical(tmp_path: Path) -> None:
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    ref.mkdir(), run.mkdir()
+    assert _run("resume_trainer_worker.py", ref, -1) == 0
+    assert _run("resume_trainer_worker.py", run, _TRAINER_STEP) == -9
+    assert (run / "r" / "backup" / "chief" / "state.npz").exists()
+    assert _run("resume_trainer_worker.py", run, _TRAINER_STEP) == 0
+    steps = int((run / "steps_trained.txt").read_text())
+    assert 24 - _TRAINER_STEP <= steps < 24  # resumed, replaying less than a backup interval
+    for a, b in zip(_final(run), _final(ref)):
+        assert np.array_equal(a, b)
+    import json
+
+    rows = json.loads((run / "r" / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["phase"] for r in rows] == ["warmup", "warmup", "finetune", "finetune"]
+    assert rows == json.loads((ref / "r" / "metrics.json").read_text()) or all(
+        r1["loss"] == r2["loss"] for r1, r2 in zip(rows, json.loads((ref / "r" / "metrics.json").read_text()))
+    )
