@@ -58,6 +58,28 @@ def build_parser() -> CommandParser:
     return parser
 
 
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and lists its devices with stderr closed.
+
+    TF 2.21 prints start-up lines from C++ (oneDNN, CUDA probing) that ignore
+    TF_CPP_MIN_LOG_LEVEL and would bury the CLI's output. Listing devices does not
+    initialise the runtime, so distribution strategies can still be set up after.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code.
 
@@ -72,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from transferlab.errors import TransferlabError
 
+    _import_tensorflow_quietly()
     try:
         return int(args.run(args))
     except TransferlabError as error:

@@ -1,0 +1,65 @@
+"""The command line: one-line errors, exit codes, `data` and `backbones`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from transferlab.cli.main import main
+
+
+def test_data_prints_the_mnist_summary(mnist_dir, capsys):
+    assert main(["data", "--path", str(mnist_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "train   60000     28x28x1   0:5923 1:6742" in out
+    assert "test    10000     28x28x1   0:980 1:1135" in out
+
+
+def test_unknown_flag_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "--bogus"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "unrecognized arguments: --bogus" in err
+
+
+def test_bad_choice_is_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "--dataset", "cifar"])
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "invalid choice: 'cifar'" in err
+
+
+def test_library_error_is_one_line_without_traceback(capsys):
+    assert main(["data", "--dataset", "idx"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "transferlab: error: dataset='idx' needs a folder. "
+        "Fix: pass --path DIR (in a config file: data.path).\n"
+    )
+
+
+def test_missing_mnist_folder_is_a_one_line_error(tmp_path, capsys):
+    assert main(["data", "--path", str(tmp_path), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("transferlab: error: ") and err.count("\n") == 1
+    assert "train-images-idx3-ubyte.gz" in err
+
+
+def test_backbones_lists_the_registry(capsys):
+    assert main(["backbones"]) == 0
+    out = capsys.readouterr().out
+    for name in ("alexnet", "vgg16", "inception_v3"):
+        assert f"\n{name} " in out
+    assert "block1 block2 block3 block4 block5" in out
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "transferlab", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("transferlab ")
