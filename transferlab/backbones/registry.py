@@ -150,7 +150,7 @@ def create_backbone(
     from transferlab.backbones.backbone_weights import check_weights_fit, load_backbone_weights
 
     check_weights_fit(info, shape, weights)
-    model = builder(input_shape=shape, name=info.name, **kwargs)  # type: ignore[call-arg]
+    model = builder(input_shape=shape, name=info.name, **kwargs)  # type: ignore[call-arg, arg-type]
     if weights is not None:
         load_backbone_weights(model, info, weights)
     return model
