@@ -79,9 +79,10 @@ def test_factors_apply_on_top_of_a_schedule(make_model: Callable, data: tuple) -
         np.testing.assert_allclose(d, -0.5 * rate_of(path) * grads[path], rtol=1e-4, atol=1e-7)
 
 
-def test_mirrored_strategy_applies_the_same_rates(make_model: Callable, data: tuple) -> None:
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+def test_mirrored_strategy_applies_the_same_rates(
+    make_model: Callable, data: tuple, mirrored: tf.distribute.Strategy
+) -> None:
+    with mirrored.scope():
         model = make_model()
     compile_phase(model, PHASE, loss="sparse_categorical_crossentropy", optimizer="sgd")
     grads = gradients(model, *data)

@@ -14,19 +14,21 @@ from transferlab.strategies import FineTune
 STRATEGY = FineTune(epochs=1, top=2, warmup_epochs=1, learning_rate=0.01, lr_decay=0.5)
 
 
-def build(distributed: bool) -> keras.Model:
+def build(strategy: tf.distribute.Strategy | None) -> keras.Model:
     keras.utils.set_random_seed(7)
-    if not distributed:
+    if strategy is None:
         return build_classifier("alexnet", 3, width=0.125)
-    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    with strategy.scope():
         return build_classifier("alexnet", 3, width=0.125)
 
 
 @pytest.mark.parametrize("distributed", [False, True], ids=["one_device", "mirrored"])
-def test_two_phases_move_only_their_variables(distributed: bool, h: type) -> None:
+def test_two_phases_move_only_their_variables(
+    distributed: bool, h: type, request: pytest.FixtureRequest
+) -> None:
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 255, (8, 28, 28, 1)).astype("float32"), rng.integers(0, 3, 8)
-    model = build(distributed)
+    model = build(request.getfixturevalue("mirrored") if distributed else None)
     info = model.backbone_info
     assert info.group_names[-2:] == ("block4", "fc")
     backbone_paths = {v.path for v in model.backbone.variables}

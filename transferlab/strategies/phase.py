@@ -44,7 +44,9 @@ class Phase:
         learning_rate: The head's learning rate (base rate of the phase).
         group_learning_rates: Explicit rate per trainable group; groups not
             named here train at ``learning_rate * lr_decay ** depth`` where
-            ``depth`` counts groups down from the top of the backbone.
+            ``depth`` counts groups down from the top of the backbone (the
+            head is depth 0, the top group depth 1; see
+            :func:`~transferlab.strategies.group_learning_rates`).
         lr_decay: Factor per group going down the backbone (1.0 = no decay).
         batchnorm: The :class:`BatchNormPolicy` for trainable groups.
 
