@@ -5,7 +5,8 @@ gradients is not equivalent for adaptive optimizers (Adam normalises the
 gradient away), so the factor multiplies the *learning rate* handed to the
 optimizer's own ``update_step(gradient, variable, learning_rate)``. Everything
 else — slots, schedules, weight decay, clipping, ``tf.distribute`` — is the
-base optimizer's.
+base optimizer's. (Decoupled weight decay, e.g. AdamW's, uses the unscaled
+rate for every variable.)
 """
 
 from __future__ import annotations
