@@ -133,6 +133,7 @@ def test_keras_round_trip_keeps_predictions_and_frozen_flags(
         frozen.trainable = True
     assert isinstance(revived, Classifier)
     assert revived.backbone_info == info
+    assert tuple(info.group_layers(revived.backbone)) == info.group_names
     assert revived.backbone.get_layer(frozen.name).trainable is False
     others = [layer for layer in revived.backbone.layers if layer.weights and layer.name != frozen.name]
     assert all(layer.trainable for layer in others)

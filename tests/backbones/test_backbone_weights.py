@@ -56,7 +56,11 @@ def test_missing_imagenet_weights_say_which_file_where_and_how_to_go_without(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    # No network here: keras.utils.get_file fails for real.
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise Exception("URL fetch failure: no network")  # what keras.utils.get_file raises
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
     expected = str(tmp_path / "models" / VGG_FILE)
     with pytest.raises(WeightsNotFoundError, match=rf"not cached and could not be downloaded.*{expected}.*weights=None"):
         create_backbone("vgg16", input_shape=(32, 32, 3), weights="imagenet")
