@@ -17,7 +17,7 @@ def make_tiny_classifier(num_classes: int = 3, **kwargs):
     dense = model.head.get_layer("head_dense")
     kernel, bias = dense.get_weights()
     rng = np.random.default_rng(1)
-    dense.set_weights([rng.normal(0.0, 2.0, kernel.shape).astype("float32"), bias])
+    dense.set_weights([rng.normal(0.0, 10.0, kernel.shape).astype("float32"), bias])
     return model
 
 
