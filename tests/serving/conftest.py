@@ -39,3 +39,12 @@ def tiny_model():
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
     return make_digits()
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    """``tiny_model`` exported once per module, with class names a, b, c."""
+    from transferlab.serving import export_saved_model
+
+    return export_saved_model(tiny_model, tmp_path_factory.mktemp("export") / "served",
+                              class_names=["a", "b", "c"])

@@ -21,17 +21,18 @@ from .conftest import make_tiny_classifier
 HERE = Path(__file__).resolve().parent
 
 
-def test_keras_file_and_saved_model_predict_the_same_in_a_fresh_process(tiny_model, digits, tmp_path):
+def test_keras_file_and_saved_model_predict_the_same_in_a_fresh_process(
+    tiny_model, digits, exported, tmp_path
+):
     expected = np.asarray(tiny_model(digits[..., None], training=False))
     # The check has teeth: the images get clearly different outputs.
     assert expected.std(axis=0).max() > 0.1 and len(set(expected.argmax(1))) > 1
     tiny_model.save(tmp_path / "model.keras")
-    export_saved_model(tiny_model, tmp_path / "served", class_names=["a", "b", "c"])
     np.save(tmp_path / "digits.npy", digits)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
         [sys.executable, str(HERE / "fresh_process_predict.py"), str(tmp_path / "model.keras"),
-         str(tmp_path / "served"), str(tmp_path / "digits.npy"), str(tmp_path / "out.npz")],
+         str(exported), str(tmp_path / "digits.npy"), str(tmp_path / "out.npz")],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,10 +42,10 @@ def test_keras_file_and_saved_model_predict_the_same_in_a_fresh_process(tiny_mod
         np.testing.assert_allclose(out[key], expected, atol=1e-5, err_msg=key)
 
 
-def test_export_folder_layout_signature_and_metadata(tiny_model, tmp_path):
-    folder = export_saved_model(tiny_model, tmp_path / "served", class_names=["a", "b", "c"])
-    assert folder == tmp_path / "served"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]  # no temp folder left
+def test_export_folder_layout_signature_and_metadata(exported):
+    folder = exported
+    assert folder.name == "served"
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["served"]  # no temp folder left
     assert (folder / "saved_model.pb").is_file()
     metadata = json.loads((folder / "assets.extra" / "transferlab.json").read_text())
     assert metadata["input_shape"] == [28, 28, 1]
@@ -55,8 +56,8 @@ def test_export_folder_layout_signature_and_metadata(tiny_model, tmp_path):
     assert list(signature.structured_outputs) == ["probabilities"]
 
 
-def test_wrong_image_shape_is_refused_by_the_signature(tiny_model, tmp_path):
-    served = tf.saved_model.load(str(export_saved_model(tiny_model, tmp_path / "s")))
+def test_wrong_image_shape_is_refused_by_the_signature(exported):
+    served = tf.saved_model.load(str(exported))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"not compatible with expected shape"):
         served.serve(np.zeros((2, 28, 28, 3), np.uint8))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"not compatible with expected shape"):

@@ -75,7 +75,7 @@ def predict(
         for start in range(0, len(batch), int(batch_size))
     ]
     probs = np.concatenate(outputs) if outputs else np.zeros((0, num_classes), np.float32)
-    probs = probs.reshape(len(batch), -1)
+    probs = probs.reshape(len(batch), num_classes)
     if probs.size and (probs.min() < 0 or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)):
         shifted = np.exp(probs - probs.max(axis=1, keepdims=True))
         probs = shifted / shifted.sum(axis=1, keepdims=True)
