@@ -1,0 +1,126 @@
+"""`transferlab evaluate`: report, evaluation.json, plots, run-folder settings, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from transferlab.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny 3-class classifier saved as ``model.keras`` in a folder of its own."""
+    import keras
+
+    from transferlab.backbones import build_classifier
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier("alexnet", 3, width=0.125)
+    path = tmp_path_factory.mktemp("model") / "digits.keras"
+    model.save(path)
+    return path
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("transferlab: error: ") and err.count("\n") == 1
+    return err
+
+
+def test_model_file_with_flags_writes_json_and_plots_next_to_it(model_file, mnist_dir, capsys):
+    from transferlab.data import load_mnist, select_classes
+    from transferlab.evaluation import ClassificationReport
+    from transferlab.serving import load_trained_model
+
+    args = ["evaluate", str(model_file), "--dataset", "mnist", "--path", str(mnist_dir),
+            "--classes", "5", "6", "7", "--plots"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    record = json.loads((model_file.parent / "evaluation.json").read_text())
+    assert record["classes"] == ["5", "6", "7"] and record["split"] == "test"
+    data = select_classes(load_mnist(mnist_dir).test, [5, 6, 7])
+    assert record["examples"] == len(data) == 892 + 958 + 1028
+    # The same numbers as ClassificationReport.evaluate on the in-memory model.
+    reference = ClassificationReport.evaluate(load_trained_model(model_file), data)
+    assert record["accuracy"] == pytest.approx(reference.accuracy)
+    assert record["confusion_matrix"] == reference.confusion_matrix.tolist()
+    assert reference.to_text() in out
+    for name in ("confusion_matrix.png", "top_losses.png"):
+        assert (model_file.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {model_file.parent / 'evaluation.json'}" in out
+
+
+def test_run_folder_takes_data_settings_from_config_toml(model_file, mnist_dir, tmp_path, capsys):
+    import shutil
+
+    from transferlab.config import RunConfig
+    from transferlab.config.data_config import DataConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_file, run / "model.keras")
+    RunConfig(data=DataConfig(path=str(mnist_dir), classes=(9, 8, 7))).save(run / "config.toml")
+    assert main(["evaluate", str(run)]) == 0
+    record = json.loads((run / "evaluation.json").read_text())
+    assert record["classes"] == ["9", "8", "7"] and record["path"] == str(mnist_dir)
+    assert record["examples"] == 1009 + 974 + 1028
+    assert not (run / "confusion_matrix.png").exists()
+    capsys.readouterr()
+    # Flags override the config: the train split of classes 0 1 2.
+    assert main(["evaluate", str(run), "--classes", "0", "1", "2", "--split", "train"]) == 0
+    record = json.loads((run / "evaluation.json").read_text())
+    assert record["classes"] == ["0", "1", "2"] and record["split"] == "train"
+    assert record["examples"] == 5923 + 6742 + 5958
+
+
+def test_saved_model_writes_beside_the_export(model_file, mnist_dir, tmp_path, capsys):
+    from transferlab.serving import export_saved_model, load_trained_model
+
+    folder = export_saved_model(load_trained_model(model_file), tmp_path / "served")
+    assert main(["evaluate", str(folder), "--path", str(mnist_dir), "--classes", "5", "6", "7"]) == 0
+    record = json.loads((tmp_path / "evaluation.json").read_text())
+    first = json.loads((model_file.parent / "evaluation.json").read_text())
+    assert record["confusion_matrix"] == first["confusion_matrix"]
+    assert not (folder / "evaluation.json").exists()
+
+
+def test_class_count_mismatch(model_file, mnist_dir, capsys):
+    assert main(["evaluate", str(model_file), "--path", str(mnist_dir)]) == 2
+    assert ("The model's outputs and the data's classes differ in number. Received: 3 outputs, "
+            "10 classes ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] in the test split. "
+            "Fix: pass --classes with 3 classes") in _one_line_error(capsys)
+
+
+def test_unknown_class(model_file, mnist_dir, capsys):
+    assert main(["evaluate", str(model_file), "--path", str(mnist_dir), "--classes", "5", "6", "12"]) == 2
+    assert "Unknown class in `classes`. Received: 12." in _one_line_error(capsys)
+
+
+def test_missing_model_and_missing_data(model_file, tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "none.keras"), "--classes", "1", "2", "3"]) == 2
+    assert "the path does not exist" in _one_line_error(capsys)
+    assert main(["evaluate", str(model_file), "--path", str(tmp_path), "--no-download"]) == 2
+    assert "train-images-idx3-ubyte.gz" in _one_line_error(capsys)
+
+
+def test_bad_config_toml_is_one_line(model_file, tmp_path, capsys):
+    import shutil
+
+    shutil.copy(model_file, tmp_path / "model.keras")
+    (tmp_path / "config.toml").write_text("[data]\nclasses = [1, 1]\n")
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "`data.classes` lists a class twice" in _one_line_error(capsys)
+
+
+def test_plots_without_matplotlib(model_file, mnist_dir, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    args = ["evaluate", str(model_file), "--path", str(mnist_dir), "--classes", "5", "6", "7", "--plots"]
+    assert main(args) == 2
+    assert "Plots need matplotlib, which is not installed" in _one_line_error(capsys)

@@ -1,0 +1,116 @@
+"""``transferlab evaluate``: accuracy, per-class metrics and plots of a trained model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+HELP = "evaluate a trained model (.keras, SavedModel or run folder) on a data set's test split"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds the ``evaluate`` command to the top-level parser."""
+    parser = subparsers.add_parser("evaluate", help=HELP, description=HELP.capitalize() + ".")
+    parser.add_argument("model", metavar="MODEL_OR_RUN",
+                        help="a .keras file, a SavedModel folder, or a run folder holding model.keras "
+                        "(whose config.toml gives the data settings)")
+    parser.add_argument("--dataset", choices=("mnist", "idx", "folder"),
+                        help="data set (default: the run's data.dataset, else mnist)")
+    parser.add_argument("--path", metavar="DIR", help="folder holding the data (default: the run's data.path)")
+    parser.add_argument("--classes", nargs="+", metavar="C",
+                        help="classes to keep, re-indexed in this order (default: the run's data.classes)")
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="which split to evaluate on (default: test)")
+    parser.add_argument("--plots", action="store_true",
+                        help="also write confusion_matrix.png and top_losses.png (needs matplotlib)")
+    parser.add_argument("--batch-size", type=int, default=256, metavar="N",
+                        help="images per forward pass (default: 256)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="never download the data set; fail if no local copy")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluates, prints the report, and writes ``evaluation.json`` (and plots)."""
+    try:
+        from transferlab.data.load_dataset import load_dataset
+    except ModuleNotFoundError:  # before it moved from transferlab.cli
+        from transferlab.cli.load_dataset import load_dataset  # type: ignore[no-redef]
+    from transferlab.data.select_classes import select_classes
+    from transferlab.errors import ConfigError, describe
+    from transferlab.evaluation import ClassificationReport
+    from transferlab.serving import load_trained_model, predict
+    from transferlab.training._atomic import atomic_write_json
+
+    source = Path(args.model)
+    out_dir = _output_folder(source)
+    dataset, path, classes = _data_settings(source, args)
+    if args.plots:
+        from transferlab.evaluation.figure import new_figure
+
+        new_figure()  # fails now, with the install hint, if matplotlib is missing
+    model = load_trained_model(source)
+    splits = load_dataset(dataset, path, download=not args.no_download)
+    data = splits.test if args.split == "test" else splits.train
+    if classes:
+        data = select_classes(data, classes)
+    num_outputs = int(model.output_shape[-1])
+    if num_outputs != data.num_classes:
+        raise ConfigError(
+            describe(
+                "The model's outputs and the data's classes differ in number",
+                received=f"{num_outputs} outputs, {data.num_classes} classes "
+                f"{list(data.class_names)} in the {args.split} split",
+                fix=f"pass --classes with {num_outputs} classes (those the model was trained on), "
+                "e.g. --classes 5 6 7 8 9",
+            )
+        )
+    predictions = predict(model, data.images, batch_size=args.batch_size)
+    report = ClassificationReport.from_probabilities(predictions.probabilities, data.labels,
+                                                     data.class_names)
+    print(report.to_text())
+    record = {
+        "model": str(source),
+        "dataset": dataset,
+        "path": path,
+        "split": args.split,
+        "classes": list(data.class_names),
+        **report.to_dict(),
+    }
+    written = [atomic_write_json(out_dir / "evaluation.json", record)]
+    if args.plots:
+        from transferlab.evaluation import plot_confusion_matrix, plot_top_losses
+
+        written.append(plot_confusion_matrix(report, out_dir / "confusion_matrix.png"))
+        written.append(plot_top_losses(report, data.images, out_dir / "top_losses.png"))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _output_folder(source: Path) -> Path:
+    """The run folder, or the folder holding the model file (or the SavedModel folder)."""
+    if source.is_dir() and not (source / "saved_model.pb").is_file():
+        return source
+    return source.parent
+
+
+def _data_settings(
+    source: Path, args: argparse.Namespace
+) -> tuple[str, str | None, list[int | str]]:
+    """Data set, path and classes: the flags, else the run's ``config.toml``, else defaults."""
+    dataset, path, classes = "mnist", None, []
+    config_file = _output_folder(source) / "config.toml"
+    if config_file.is_file():
+        from transferlab.config import RunConfig
+
+        data = RunConfig.load(config_file).data
+        dataset, path, classes = data.dataset, data.path or None, list(data.classes)
+    if args.dataset is not None:
+        dataset = args.dataset
+    if args.path is not None:
+        path = args.path
+    if args.classes is not None:
+        classes = [int(c) if c.lstrip("-").isdigit() else c for c in args.classes]
+    return dataset, path, classes
