@@ -100,13 +100,16 @@ def _data_settings(
     source: Path, args: argparse.Namespace
 ) -> tuple[str, str | None, list[int | str]]:
     """Data set, path and classes: the flags, else the run's ``config.toml``, else defaults."""
-    dataset, path, classes = "mnist", None, []
+    dataset: str = "mnist"
+    path: str | None = None
+    classes: list[int | str] = []
     config_file = _output_folder(source) / "config.toml"
     if config_file.is_file():
         from transferlab.config import RunConfig
 
         data = RunConfig.load(config_file).data
-        dataset, path, classes = data.dataset, data.path or None, list(data.classes)
+        dataset, path = data.dataset, data.path or None
+        classes = list(data.classes)
     if args.dataset is not None:
         dataset = args.dataset
     if args.path is not None:

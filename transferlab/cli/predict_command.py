@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     predictions = predict(model, np.concatenate(stacks), batch_size=args.batch_size,
                           class_names=_class_names(Path(args.model), num_classes))
     indices, probs = predictions.top_k(args.top_k)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"source": source,
          "top": [(predictions.class_names[c], float(p)) for c, p in zip(row_c, row_p)]}
         for source, row_c, row_p in zip(sources, indices, probs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class Predictions:
 
     @classmethod
     def from_probabilities(
-        cls, probabilities: np.ndarray, class_names: tuple[str, ...] | list[str] | None = None
+        cls, probabilities: np.ndarray, class_names: Sequence[str] | None = None
     ) -> Predictions:
         """Builds the record from ``(N, num_classes)`` probabilities (argmax for classes).
 
