@@ -91,7 +91,8 @@ def test_class_count_mismatch(model_file, mnist_dir, capsys):
     assert main(["evaluate", str(model_file), "--path", str(mnist_dir)]) == 2
     assert ("The model's outputs and the data's classes differ in number. Received: 3 outputs, "
             "10 classes ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] in the test split. "
-            "Fix: pass --classes with 3 classes") in _one_line_error(capsys)
+            "Fix: pass --classes with the 3 classes the model was trained on, in its label order "
+            "(e.g. --classes 0 1 2).\n") in _one_line_error(capsys)
 
 
 def test_unknown_class(model_file, mnist_dir, capsys):

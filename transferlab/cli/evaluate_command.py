@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
                 "The model's outputs and the data's classes differ in number",
                 received=f"{num_outputs} outputs, {data.num_classes} classes "
                 f"{list(data.class_names)} in the {args.split} split",
-                fix=f"pass --classes with {num_outputs} classes (those the model was trained on), "
-                "e.g. --classes 5 6 7 8 9",
+                fix=f"pass --classes with the {num_outputs} classes the model was trained on, "
+                f"in its label order (e.g. --classes {' '.join(data.class_names[:num_outputs])})",
             )
         )
     predictions = predict(model, data.images, batch_size=args.batch_size)
