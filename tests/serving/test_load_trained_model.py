@@ -61,3 +61,12 @@ def test_saved_model_without_transferlab_metadata(exported, tmp_path):
     with pytest.raises(ConfigError, match=r"has no assets\.extra/transferlab\.json, so its input shape "
                                           r"is unknown\. Fix: export the model with transferlab's"):
         load_trained_model(copy)
+
+
+def test_corrupt_saved_model(exported, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    (copy / "saved_model.pb").write_bytes(b"garbage")
+    with pytest.raises(DataFileError, match=r"Cannot load the SavedModel .*copy\. Received: .*saved_model"
+                                            r"\.pb.*\. Fix: export the model again"):
+        load_trained_model(copy)
