@@ -14,7 +14,7 @@ group         layers (width=1)                        map on 28x28
 ``block2``    conv 128@3x3 + BN + ReLU                7x7x128
 ``block3``    conv 128@3x3 + BN + ReLU                7x7x128
 ``block4``    conv 96@3x3 + BN + ReLU, max-pool 2     3x3x96
-``fc``        flatten, dense 512 + ReLU, dropout 0.5  512
+``fc``        flatten, dense 512 + ReLU, dropout (0)  512
 ============  ======================================  ==================
 
 The stem stride ``s`` is 1 below 64 pixels, 2 below 128 and 4 from 128 on
@@ -86,7 +86,7 @@ def alexnet(
     name: str = "alexnet",
     width: float = 1.0,
     fc_units: int | None = None,
-    dropout: float = 0.5,
+    dropout: float = 0.0,
     stem_stride: int | None = None,
 ) -> keras.Model:
     """Builds the AlexNet backbone with random weights.
@@ -97,7 +97,9 @@ def alexnet(
         width: Multiplier on every layer's width (``0.125`` builds a tiny net
             for tests).
         fc_units: Units of the dense ``fc`` layer (default ``512 * width``).
-        dropout: Dropout rate after the ``fc`` layer.
+        dropout: Dropout rate after the ``fc`` layer. 0 by default: a backbone
+            is a deterministic feature extractor (so a frozen one can have its
+            features cached); regularise with the classifier's ``dropout``.
         stem_stride: Stride of the first conv; ``None`` picks it from the
             input size (1 below 64 px, 2 below 128, else 4).
 

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Loads the data set and prints its summary."""
-    from transferlab.cli.load_dataset import load_dataset
+    from transferlab.data.load_dataset import load_dataset
 
     splits = load_dataset(args.dataset, args.path, download=not args.no_download)
     print(splits.summary())

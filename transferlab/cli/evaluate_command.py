@@ -34,10 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Evaluates, prints the report, and writes ``evaluation.json`` (and plots)."""
-    try:
-        from transferlab.data.load_dataset import load_dataset
-    except ModuleNotFoundError:  # before it moved from transferlab.cli
-        from transferlab.cli.load_dataset import load_dataset  # type: ignore[no-redef]
+    from transferlab.data.load_dataset import load_dataset
     from transferlab.data.select_classes import select_classes
     from transferlab.errors import ConfigError, describe
     from transferlab.evaluation import ClassificationReport

@@ -24,12 +24,14 @@ class TrainingConfig(ConfigSection):
     batch_size: int = field(64, "Examples per replica per step.")
     distribution: str = field("auto", "auto, one_device, mirrored or multi_worker.",
                               choices=("auto", "one_device", "mirrored", "multi_worker"))
-    precision: str = field("float32", "float32, bfloat16 (CPU) or float16 (GPU).",
-                           choices=("float32", "bfloat16", "float16"))
+    precision: str = field(
+        "float32", "float32, bfloat16 (CPU), float16 (GPU) or mixed (whichever fits the device).",
+        choices=("float32", "bfloat16", "float16", "mixed"))
     seed: int = field(0, "Seed for splits, shuffling, augmentation and initial weights.")
     deterministic: bool = field(False, "Bit-identical reruns (slower: enables op determinism).")
-    feature_cache: str = field("auto", "Train the head on cached features when valid.",
-                               choices=("auto", "on", "off"))
+    feature_cache: str = field(
+        "auto", "Train the head on cached features where valid; disk: also keep them in the run.",
+        choices=("auto", "off", "disk"))
     run_dir: str = field("runs", "Folder that holds the run folders.")
     run_name: str = field("", "Name of this run's folder; empty: a timestamp.")
     early_stopping: int = field(0, "Stop after N epochs without improvement; 0: off.")

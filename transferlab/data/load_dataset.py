@@ -1,4 +1,4 @@
-"""Loading the data set a command names (shared by ``data``, ``train``, ``evaluate``)."""
+"""Loading a data set by kind (mnist, idx, folder), as configs and commands name it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,188 @@
+"""Running a whole config: data, model (optionally pretrained on a source task), strategy, test."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from transferlab.backbones.backbone_weights import save_backbone
+from transferlab.backbones.classifier import Classifier, build_classifier
+from transferlab.config.run_config import RunConfig
+from transferlab.config.strategy_config import StrategyConfig
+from transferlab.data.augmentation import make_augmentation
+from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.load_dataset import load_dataset
+from transferlab.data.sample_per_class import sample_per_class
+from transferlab.data.select_classes import select_classes
+from transferlab.data.train_val_split import train_val_split
+from transferlab.evaluation.classification_report import ClassificationReport
+from transferlab.experiments.experiment_result import ExperimentResult
+from transferlab.experiments.strategy_from_config import strategy_from_config
+from transferlab.training.trainer import Trainer
+
+__all__ = ["run_experiment"]
+
+logger = logging.getLogger("transferlab.experiments")
+
+
+def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> ExperimentResult:
+    """Trains and evaluates what ``config`` describes; the run folder holds everything.
+
+    Steps: load the data set; keep ``data.classes`` (re-indexed); take
+    ``data.labels_per_class`` labelled examples per class (seeded) or hold out
+    ``data.validation``; if ``model.pretrain_classes`` is set, first train the
+    backbone from scratch on those classes (the source task) and transfer its
+    weights; train with the ``[strategy]`` through the :class:`Trainer`; evaluate
+    on the test split of the same classes. The run folder gets the resolved
+    ``config.toml`` (run it again to reproduce the run), ``evaluation.json`` and,
+    with matplotlib installed, ``training_curves.png``, ``confusion_matrix.png``
+    and ``top_losses.png``.
+
+    With ``data.labels_per_class`` set there is no validation split: a few-shot
+    run has only its few labels, and the test split measures the result.
+
+    Args:
+        config: The run's config.
+        verbose: Keras' progress output (``"auto"``, 0, 1, 2).
+
+    Returns:
+        An :class:`ExperimentResult`.
+    """
+    splits = load_dataset(config.data.dataset, config.data.path or None)
+    train, test = splits.train, splits.test
+    if config.data.classes:
+        train = select_classes(train, list(config.data.classes))
+        test = select_classes(test, list(config.data.classes))
+    train = _limit(train, config)
+    validation: LabeledImages | None = None
+    if config.data.labels_per_class:
+        train = sample_per_class(train, config.data.labels_per_class, seed=config.training.seed)
+    elif config.data.validation:
+        train, validation = train_val_split(
+            train, config.data.validation, seed=config.training.seed
+        )
+
+    run_name = config.training.run_name or _default_run_name(config)
+    started = time.perf_counter()
+    weights: str | None = config.model.weights or None
+    if config.model.pretrain_classes:
+        weights = str(_pretrain(config, splits.train, run_name, verbose))
+
+    input_shape = train.image_shape if len(train.image_shape) == 3 else (*train.image_shape, 1)
+    backbone_kwargs: dict[str, Any] = {}
+    if config.model.width != 1.0:
+        backbone_kwargs["width"] = config.model.width
+
+    def build(precision: str = "float32") -> Classifier:
+        return build_classifier(
+            config.model.backbone,
+            train.num_classes,
+            input_shape=input_shape,
+            input_size=tuple(config.model.input_size) or "auto",
+            weights=weights,
+            pooling=config.model.pooling,
+            dropout=config.model.dropout,
+            precision=precision,
+            **backbone_kwargs,
+        )
+
+    trainer = _trainer(config, build, strategy_from_config(config.strategy), run_name, verbose)
+    augment = None
+    if config.data.augment != "none":
+        augment = make_augmentation(
+            config.data.augment, strength=config.data.augment_strength, seed=config.training.seed
+        )
+    train_result = trainer.fit(train, validation, augment=augment)
+    train_seconds = time.perf_counter() - started
+
+    report = ClassificationReport.evaluate(train_result.model, test)
+    run_dir = Path(train_result.run_dir)
+    if trainer.run_ is None or trainer.run_.is_chief:
+        config.save(run_dir / "config.toml")
+        (run_dir / "evaluation.json").write_text(report.to_json(), encoding="utf-8")
+        _plots(report, test, train_result.rows, run_dir)
+    return ExperimentResult(config, report, run_dir, train_seconds, train_result)
+
+
+def _limit(data: LabeledImages, config: RunConfig) -> LabeledImages:
+    """At most ``data.max_train`` examples, stratified and seeded."""
+    if not config.data.max_train or config.data.max_train >= len(data):
+        return data
+    _, kept = train_val_split(data, config.data.max_train, seed=config.training.seed)
+    return kept
+
+
+def _default_run_name(config: RunConfig) -> str:
+    digest = hashlib.sha256(json.dumps(config.to_mapping(), sort_keys=True).encode()).hexdigest()
+    return f"{config.model.backbone}-{config.strategy.kind}-{digest[:8]}"
+
+
+def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbose: int | str) -> Trainer:
+    training = config.training
+    return Trainer(
+        build,
+        strategy=strategy,
+        distribution=training.distribution,
+        run_dir=training.run_dir,
+        run_name=run_name,
+        seed=training.seed,
+        deterministic=training.deterministic,
+        precision=training.precision,
+        batch_size=training.batch_size,
+        feature_cache=training.feature_cache,
+        early_stopping=training.early_stopping or None,
+        verbose=verbose,
+    )
+
+
+def _pretrain(config: RunConfig, train: LabeledImages, run_name: str, verbose: int | str) -> Path:
+    """Trains the backbone from scratch on the source classes; returns its saved weights."""
+    source = _limit(select_classes(train, list(config.model.pretrain_classes)), config)
+    source_config = dataclasses.replace(
+        config,
+        strategy=StrategyConfig(
+            kind="scratch", epochs=config.model.pretrain_epochs, warmup_epochs=0,
+            learning_rate=config.strategy.learning_rate,
+        ),
+    )
+    input_shape = source.image_shape if len(source.image_shape) == 3 else (*source.image_shape, 1)
+    kwargs: dict[str, Any] = {"width": config.model.width} if config.model.width != 1.0 else {}
+
+    def build(precision: str = "float32") -> Classifier:
+        return build_classifier(
+            config.model.backbone, source.num_classes, input_shape=input_shape,
+            input_size=tuple(config.model.input_size) or "auto", weights=config.model.weights or None,
+            pooling=config.model.pooling, dropout=config.model.dropout, precision=precision, **kwargs,
+        )
+
+    trainer = _trainer(source_config, build, strategy_from_config(source_config.strategy),
+                       f"{run_name}-pretrain", verbose)
+    augment = None
+    if config.data.augment != "none":
+        augment = make_augmentation(config.data.augment, strength=config.data.augment_strength,
+                                    seed=config.training.seed)
+    result = trainer.fit(source, augment=augment)
+    target = Path(result.run_dir) / "pretrained_backbone.weights.h5"
+    save_backbone(result.model.backbone, target)
+    logger.info("pretrained %s on classes %s: %s", config.model.backbone,
+                list(config.model.pretrain_classes), target)
+    return target
+
+
+def _plots(report: ClassificationReport, test: LabeledImages, rows: Any, run_dir: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        logger.info("matplotlib is not installed: no plots (pip install 'transferlab[plot]')")
+        return
+    from transferlab.evaluation import plot_confusion_matrix, plot_top_losses, plot_training_curves
+
+    plot_confusion_matrix(report, run_dir / "confusion_matrix.png")
+    plot_top_losses(report, test.images, run_dir / "top_losses.png")
+    if rows:
+        plot_training_curves(rows, run_dir / "training_curves.png")
