@@ -54,9 +54,9 @@ def train(strategy, patch: bool = True) -> np.ndarray:  # type: ignore[no-untype
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
     if patch:
         with multi_worker_patch(strategy):
-            model.fit(ds, epochs=2, verbose=0)
+            model.fit(ds, epochs=2, verbose=0, shuffle=False)
     else:
-        model.fit(ds, epochs=2, verbose=0)
+        model.fit(ds, epochs=2, verbose=0, shuffle=False)
     return np.concatenate([w.ravel() for w in model.get_weights()])
 
 

@@ -13,6 +13,8 @@ import pytest
 from transferlab.errors import ConfigError, DistributionError, WorkerTimeoutError
 from transferlab.training.launcher import launch_local, main
 
+pytestmark = pytest.mark.multiworker  # starts local worker processes (without TensorFlow)
+
 WORKER = str(Path(__file__).with_name("mw_worker.py"))
 ENV_SCRIPT = "import json, os; print(json.dumps({k: os.environ[k] for k in ['TF_CONFIG', 'TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS', 'EXTRA']}))"
 
