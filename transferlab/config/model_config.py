@@ -31,6 +31,7 @@ class ModelConfig(ConfigSection):
     pretrain_classes: tuple[int, ...] = field(
         (), "If set: first pretrain the backbone on these classes (source task), then transfer.")
     pretrain_epochs: int = field(3, "Epochs of that source-task pretraining.")
+    pretrain_learning_rate: float = field(1e-3, "Learning rate of that pretraining.")
 
     def validate(self) -> None:
         if self.input_size and len(self.input_size) != 2:

@@ -71,33 +71,11 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     started = time.perf_counter()
     weights: str | None = config.model.weights or None
     if config.model.pretrain_classes:
-        weights = str(_pretrain(config, splits.train, run_name, verbose))
+        weights = str(_pretrain(config, splits.train, verbose))
 
-    input_shape = train.image_shape if len(train.image_shape) == 3 else (*train.image_shape, 1)
-    backbone_kwargs: dict[str, Any] = {}
-    if config.model.width != 1.0:
-        backbone_kwargs["width"] = config.model.width
-
-    def build(precision: str = "float32") -> Classifier:
-        return build_classifier(
-            config.model.backbone,
-            train.num_classes,
-            input_shape=input_shape,
-            input_size=tuple(config.model.input_size) or "auto",
-            weights=weights,
-            pooling=config.model.pooling,
-            dropout=config.model.dropout,
-            precision=precision,
-            **backbone_kwargs,
-        )
-
+    build = _builder(config, train, weights)
     trainer = _trainer(config, build, strategy_from_config(config.strategy), run_name, verbose)
-    augment = None
-    if config.data.augment != "none":
-        augment = make_augmentation(
-            config.data.augment, strength=config.data.augment_strength, seed=config.training.seed
-        )
-    train_result = trainer.fit(train, validation, augment=augment)
+    train_result = trainer.fit(train, validation, augment=_augmentation(config))
     train_seconds = time.perf_counter() - started
 
     report = ClassificationReport.evaluate(train_result.model, test)
@@ -107,6 +85,37 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
         (run_dir / "evaluation.json").write_text(report.to_json(), encoding="utf-8")
         _plots(report, test, train_result.rows, run_dir)
     return ExperimentResult(config, report, run_dir, train_seconds, train_result)
+
+
+def _builder(config: RunConfig, data: LabeledImages, weights: str | None) -> Any:
+    """The classifier builder the Trainer calls inside its distribution scope."""
+    input_shape = data.image_shape if len(data.image_shape) == 3 else (*data.image_shape, 1)
+    backbone_kwargs: dict[str, Any] = {}
+    if config.model.width != 1.0:
+        backbone_kwargs["width"] = config.model.width
+
+    def build(precision: str = "float32") -> Classifier:
+        return build_classifier(
+            config.model.backbone,
+            data.num_classes,
+            input_shape=input_shape,
+            input_size=tuple(config.model.input_size) or "auto",
+            weights=weights,
+            pooling=config.model.pooling,
+            dropout=config.model.dropout,
+            precision=precision,
+            **backbone_kwargs,
+        )
+
+    return build
+
+
+def _augmentation(config: RunConfig) -> Any:
+    if config.data.augment == "none":
+        return None
+    return make_augmentation(
+        config.data.augment, strength=config.data.augment_strength, seed=config.training.seed
+    )
 
 
 def _limit(data: LabeledImages, config: RunConfig) -> LabeledImages:
@@ -120,6 +129,18 @@ def _limit(data: LabeledImages, config: RunConfig) -> LabeledImages:
 def _default_run_name(config: RunConfig) -> str:
     digest = hashlib.sha256(json.dumps(config.to_mapping(), sort_keys=True).encode()).hexdigest()
     return f"{config.model.backbone}-{config.strategy.kind}-{digest[:8]}"
+
+
+def _pretrain_run_name(config: RunConfig) -> str:
+    """Named after what the pretraining depends on, so runs that share it train it once."""
+    data = config.data.to_mapping()
+    for target_only in ("classes", "labels_per_class", "validation"):
+        data.pop(target_only)
+    training = config.training.to_mapping()
+    training.pop("run_name")
+    key = {"data": data, "model": config.model.to_mapping(), "training": training}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return f"{config.model.backbone}-pretrain-{digest[:8]}"
 
 
 def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbose: int | str) -> Trainer:
@@ -140,34 +161,30 @@ def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbos
     )
 
 
-def _pretrain(config: RunConfig, train: LabeledImages, run_name: str, verbose: int | str) -> Path:
-    """Trains the backbone from scratch on the source classes; returns its saved weights."""
+def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Path:
+    """Trains the backbone from scratch on the source classes; returns its saved weights.
+
+    The pretraining run is named after everything it depends on, and its backbone is
+    saved (atomically) only once it has finished: an existing file is that run's result,
+    reused by every config that shares it.
+    """
+    name = _pretrain_run_name(config)
+    target = Path(config.training.run_dir) / name / "pretrained_backbone.weights.h5"
+    if target.is_file():
+        logger.info("reusing the pretrained backbone %s", target)
+        return target
     source = _limit(select_classes(train, list(config.model.pretrain_classes)), config)
     source_config = dataclasses.replace(
         config,
         strategy=StrategyConfig(
             kind="scratch", epochs=config.model.pretrain_epochs, warmup_epochs=0,
-            learning_rate=config.strategy.learning_rate,
+            learning_rate=config.model.pretrain_learning_rate,
         ),
     )
-    input_shape = source.image_shape if len(source.image_shape) == 3 else (*source.image_shape, 1)
-    kwargs: dict[str, Any] = {"width": config.model.width} if config.model.width != 1.0 else {}
-
-    def build(precision: str = "float32") -> Classifier:
-        return build_classifier(
-            config.model.backbone, source.num_classes, input_shape=input_shape,
-            input_size=tuple(config.model.input_size) or "auto", weights=config.model.weights or None,
-            pooling=config.model.pooling, dropout=config.model.dropout, precision=precision, **kwargs,
-        )
-
+    build = _builder(config, source, config.model.weights or None)
     trainer = _trainer(source_config, build, strategy_from_config(source_config.strategy),
-                       f"{run_name}-pretrain", verbose)
-    augment = None
-    if config.data.augment != "none":
-        augment = make_augmentation(config.data.augment, strength=config.data.augment_strength,
-                                    seed=config.training.seed)
-    result = trainer.fit(source, augment=augment)
-    target = Path(result.run_dir) / "pretrained_backbone.weights.h5"
+                       name, verbose)
+    result = trainer.fit(source, augment=_augmentation(config))
     save_backbone(result.model.backbone, target)
     logger.info("pretrained %s on classes %s: %s", config.model.backbone,
                 list(config.model.pretrain_classes), target)
