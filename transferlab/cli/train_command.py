@@ -1,0 +1,49 @@
+"""``transferlab train``: train and evaluate from a TOML config, flags, or both."""
+
+from __future__ import annotations
+
+import argparse
+
+from transferlab.cli.config_flags import add_config_flags, config_overrides
+
+__all__ = ["register"]
+
+HELP = "train and evaluate a model from a TOML config and/or flags (flags override the file)"
+
+EPILOG = """\
+examples:
+  transferlab train --config examples/few_shot_transfer.toml
+  transferlab train --backbone alexnet --strategy feature_extraction --classes 5 6 7 8 9 \\
+      --labels-per-class 10 --pretrain-classes 0 1 2 3 4
+  transferlab train --backbone vgg16 --weights imagenet --strategy fine_tune --top 2
+
+The resolved config is saved as config.toml in the run folder: run it again with
+`transferlab train --config runs/<name>/config.toml` to reproduce the run.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds the ``train`` command to the top-level parser."""
+    parser = subparsers.add_parser(
+        "train", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="FILE", help="a TOML run config (see examples/*.toml)")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    add_config_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolves the config, runs it, prints the report and where the run folder is."""
+    from transferlab.config.run_config import RunConfig
+    from transferlab.experiments.run_experiment import run_experiment
+
+    config = RunConfig.load(args.config) if args.config else RunConfig()
+    config = config.with_overrides(config_overrides(args))
+    result = run_experiment(config, verbose=0 if args.quiet else "auto")
+    print()
+    print(result.report.to_text())
+    print(f"\ntest accuracy {result.test_accuracy:.4f}; trained in {result.train_seconds:.1f} s")
+    print(f"run folder: {result.run_dir}")
+    return 0
