@@ -28,6 +28,12 @@ class BatchNormPolicy(str, enum.Enum):
     AFFINE = "affine"
     TRAIN = "train"
 
+    @classmethod
+    def _missing_(cls, value: object) -> BatchNormPolicy:
+        # Called by BatchNormPolicy(value) for an unknown value: a named error, not Enum's bare one.
+        raise StrategyError(describe("Unknown BatchNorm policy", received=f"batchnorm={value!r}",
+                                     accepted=", ".join(repr(p.value) for p in cls)))
+
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
