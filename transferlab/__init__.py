@@ -111,11 +111,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from transferlab.evaluation import (
         ClassificationReport,
     )
-    from transferlab.experiments import (
+    from transferlab.experiments import (  # type: ignore[no-redef]  # submodule of the same name
         ExperimentResult,
         run_experiment,
     )
-    from transferlab.serving import (
+    from transferlab.serving import (  # type: ignore[no-redef]  # submodules of the same names
         export_saved_model,
         load_trained_model,
         predict,

@@ -93,3 +93,8 @@ def test_override_of_unknown_key_is_refused():
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="Config file not found"):
         RunConfig.load(tmp_path / "nope.toml")
+
+
+def test_scratch_with_pretrained_weights_is_contradictory():
+    with pytest.raises(ConfigError, match=r"strategy.kind='scratch' trains from random weights.*Fix: drop the weights"):
+        RunConfig.from_toml('[model]\npretrain_classes = [0, 1]\n[strategy]\nkind = "scratch"\n')

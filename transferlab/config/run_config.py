@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from transferlab.config.config_section import ConfigSection
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.strategy_config import StrategyConfig
@@ -20,7 +21,7 @@ from transferlab.errors import ConfigError, describe
 
 __all__ = ["RunConfig"]
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "strategy": StrategyConfig,
+_SECTIONS: dict[str, type[ConfigSection]] = {"data": DataConfig, "model": ModelConfig, "strategy": StrategyConfig,
              "training": TrainingConfig}
 
 
@@ -51,6 +52,19 @@ class RunConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    def __post_init__(self) -> None:
+        if self.strategy.kind == "scratch" and (self.model.weights or self.model.pretrain_classes):
+            raise ConfigError(
+                describe(
+                    "strategy.kind='scratch' trains from random weights, which contradicts "
+                    "model.weights / model.pretrain_classes",
+                    received=f"model.weights={self.model.weights!r}, "
+                    f"model.pretrain_classes={list(self.model.pretrain_classes)}",
+                    fix="drop the weights and pretraining for a scratch run, or pick a transfer "
+                    "strategy (feature_extraction, fine_tune, gradual)",
+                )
+            )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:

@@ -1,0 +1,135 @@
+"""The quickstart: pretrain on digits 0-4, transfer to 5-9 with few labels, beside scratch."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from transferlab.config.data_config import DataConfig
+from transferlab.config.model_config import ModelConfig
+from transferlab.config.run_config import RunConfig
+from transferlab.config.strategy_config import StrategyConfig
+from transferlab.config.training_config import TrainingConfig
+from transferlab.experiments.experiment_result import ExperimentResult
+from transferlab.experiments.run_experiment import run_experiment
+
+__all__ = ["quickstart_configs", "run_quickstart", "format_quickstart_table"]
+
+SOURCE = (0, 1, 2, 3, 4)
+TARGET = (5, 6, 7, 8, 9)
+
+
+def quickstart_configs(
+    *,
+    backbone: str = "alexnet",
+    weights: str = "",
+    labels_per_class: int = 10,
+    seed: int = 0,
+    run_dir: str = "runs",
+    short: bool = False,
+) -> dict[str, RunConfig]:
+    """The runs the quickstart makes, by method name.
+
+    Without ``weights`` the backbone is first pretrained from scratch on digits
+    0-4 (the source task; one run shared by the transfer methods). With
+    ``weights="imagenet"`` (online) or a file, those weights are the source.
+    Every method then learns digits 5-9 from ``labels_per_class`` labels per
+    class, and is tested on all test digits 5-9.
+
+    Args:
+        backbone: A registered backbone name.
+        weights: ``""`` (pretrain on 0-4), ``"imagenet"`` or a weights file.
+        labels_per_class: Labelled target examples per class.
+        seed: Seed of the label sample, data order and initial weights.
+        run_dir: Folder of the run folders.
+        short: A CI-sized run: a narrow network and a small source set.
+
+    Example:
+        >>> configs = quickstart_configs(short=True)
+        >>> list(configs)
+        ['feature_extraction', 'fine_tune', 'scratch']
+        >>> configs["fine_tune"].model.pretrain_classes, configs["scratch"].model.pretrain_classes
+        ((0, 1, 2, 3, 4), ())
+    """
+    data = DataConfig(classes=TARGET, labels_per_class=labels_per_class, max_train=2000 if short else 0)
+    model = ModelConfig(
+        backbone=backbone,
+        weights=weights,
+        width=0.25 if short and backbone == "alexnet" else 1.0,
+        pretrain_classes=() if weights else SOURCE,
+        pretrain_epochs=1 if short else 2,
+    )
+    training = TrainingConfig(batch_size=16, seed=seed, run_dir=run_dir)
+    epochs = 10 if short else 40
+    strategies = {
+        "feature_extraction": StrategyConfig(
+            kind="feature_extraction", epochs=epochs, learning_rate=3e-3
+        ),
+        "fine_tune": StrategyConfig(
+            kind="fine_tune", warmup_epochs=epochs // 2, epochs=epochs // 2, learning_rate=3e-3,
+            finetune_learning_rate=1e-3, batchnorm="train",
+        ),
+        "scratch": StrategyConfig(kind="scratch", warmup_epochs=0, epochs=epochs, learning_rate=1e-3),
+    }
+    configs = {}
+    for method, strategy in strategies.items():
+        method_model = model
+        if method == "scratch":
+            method_model = dataclasses.replace(model, weights="", pretrain_classes=())
+        configs[method] = RunConfig(data=data, model=method_model, strategy=strategy,
+                                    training=training)
+    return configs
+
+
+def run_quickstart(
+    *, progress: Callable[[str], None] | None = None, verbose: int | str = 0, **options: object
+) -> dict[str, ExperimentResult]:
+    """Runs every quickstart config (see :func:`quickstart_configs` for ``options``).
+
+    Args:
+        progress: Called with a line before each run (e.g. ``print``).
+        verbose: Keras' progress output for each run.
+        **options: Passed to :func:`quickstart_configs`.
+
+    Returns:
+        ``{method: ExperimentResult}``.
+    """
+    results = {}
+    for method, config in quickstart_configs(**options).items():  # type: ignore[arg-type]
+        if progress is not None:
+            progress(f"[{method}] {_describe(config)}")
+        results[method] = run_experiment(config, verbose=verbose)
+    return results
+
+
+def format_quickstart_table(results: dict[str, ExperimentResult]) -> str:
+    """A Markdown table: method, what it trains, test accuracy, time, run folder.
+
+    Example:
+        >>> print(format_quickstart_table({}))
+        | method | source weights | test accuracy (digits 5-9) | train time | run folder |
+        |---|---|---|---|---|
+    """
+    lines = [
+        "| method | source weights | test accuracy (digits 5-9) | train time | run folder |",
+        "|---|---|---|---|---|",
+    ]
+    for method, result in results.items():
+        model = result.config.model
+        source = (
+            "digits " + "-".join(map(str, (model.pretrain_classes[0], model.pretrain_classes[-1])))
+            if model.pretrain_classes else (model.weights or "none (random)")
+        )
+        lines.append(
+            f"| {method} | {source} | {result.test_accuracy:.2%} | "
+            f"{result.train_seconds:.0f} s | {result.run_dir} |"
+        )
+    return "\n".join(lines)
+
+
+def _describe(config: RunConfig) -> str:
+    strategy = config.strategy
+    return (
+        f"{config.model.backbone}, {strategy.kind}, {config.data.labels_per_class} labels per class "
+        f"of digits 5-9, {strategy.warmup_epochs + strategy.epochs} epochs"
+    )
