@@ -174,11 +174,13 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
         logger.info("reusing the pretrained backbone %s", target)
         return target
     source = _limit(select_classes(train, list(config.model.pretrain_classes)), config)
+    # Every group trains, BatchNorm fully, from model.weights (random when empty).
     source_config = dataclasses.replace(
         config,
+        model=dataclasses.replace(config.model, pretrain_classes=()),
         strategy=StrategyConfig(
-            kind="scratch", epochs=config.model.pretrain_epochs, warmup_epochs=0,
-            learning_rate=config.model.pretrain_learning_rate,
+            kind="fine_tune", epochs=config.model.pretrain_epochs, warmup_epochs=0,
+            learning_rate=config.model.pretrain_learning_rate, batchnorm="train",
         ),
     )
     build = _builder(config, source, config.model.weights or None)
