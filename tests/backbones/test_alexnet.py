@@ -46,3 +46,13 @@ def test_width_and_options() -> None:
         create_backbone("alexnet", fc_units=0)
     with pytest.raises(InputShapeError, match="needs inputs of at least 16x16"):
         create_backbone("alexnet", input_shape=(15, 15, 1))
+
+
+def test_batchnorm_momentum_defaults_to_0_9_and_is_checked():
+    from transferlab.backbones.alexnet import alexnet
+    from transferlab.errors import ConfigError
+
+    model = alexnet(input_shape=(28, 28, 1), width=0.125)
+    assert {layer.momentum for layer in model.layers if "bn" in layer.name} == {0.9}
+    with pytest.raises(ConfigError, match=r"`bn_momentum` must be in \[0, 1\)"):
+        alexnet(input_shape=(28, 28, 1), width=0.125, bn_momentum=1.0)

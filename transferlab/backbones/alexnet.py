@@ -88,6 +88,7 @@ def alexnet(
     fc_units: int | None = None,
     dropout: float = 0.0,
     stem_stride: int | None = None,
+    bn_momentum: float = 0.9,
 ) -> keras.Model:
     """Builds the AlexNet backbone with random weights.
 
@@ -102,6 +103,10 @@ def alexnet(
             features cached); regularise with the classifier's ``dropout``.
         stem_stride: Stride of the first conv; ``None`` picks it from the
             input size (1 below 64 px, 2 below 128, else 4).
+        bn_momentum: Momentum of the BatchNorm moving statistics. 0.9 (PyTorch's
+            default) rather than Keras' 0.99: after a few hundred steps, as in a
+            few-shot run, 0.99 leaves the statistics far from the data's
+            (0.99**160 = 20 % of the initial value remains) and inference fails.
 
     Returns:
         A functional ``keras.Model`` from images to ``(batch, fc_units)`` features.
@@ -125,6 +130,10 @@ def alexnet(
         raise ConfigError(
             describe("`dropout` must be in [0, 1)", received=f"dropout={dropout!r}")
         )
+    if not 0.0 <= bn_momentum < 1.0:
+        raise ConfigError(
+            describe("`bn_momentum` must be in [0, 1)", received=f"bn_momentum={bn_momentum!r}")
+        )
     height, wide, _ = input_shape
     stride = stem_stride if stem_stride is not None else _stem_stride(height, wide)
 
@@ -140,7 +149,7 @@ def alexnet(
             use_bias=False,
             name=f"{group}_conv",
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{group}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{group}_bn")(x)
         x = keras.layers.ReLU(name=f"{group}_relu")(x)
         if pool:
             x = keras.layers.MaxPooling2D(2, name=f"{group}_pool")(x)

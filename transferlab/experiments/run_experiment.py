@@ -16,16 +16,14 @@ from transferlab.config.run_config import RunConfig
 from transferlab.config.strategy_config import StrategyConfig
 from transferlab.data.augmentation import make_augmentation
 from transferlab.data.labeled_images import LabeledImages
-from transferlab.data.load_dataset import load_dataset
-from transferlab.data.sample_per_class import sample_per_class
 from transferlab.data.select_classes import select_classes
-from transferlab.data.train_val_split import train_val_split
 from transferlab.evaluation.classification_report import ClassificationReport
 from transferlab.experiments.experiment_result import ExperimentResult
+from transferlab.experiments.prepare_data import limit_examples, prepare_data
 from transferlab.experiments.strategy_from_config import strategy_from_config
 from transferlab.training.trainer import Trainer
 
-__all__ = ["run_experiment"]
+__all__ = ["builder_for", "run_experiment", "source_weights"]
 
 logger = logging.getLogger("transferlab.experiments")
 
@@ -53,27 +51,11 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     Returns:
         An :class:`ExperimentResult`.
     """
-    splits = load_dataset(config.data.dataset, config.data.path or None)
-    train, test = splits.train, splits.test
-    if config.data.classes:
-        train = select_classes(train, list(config.data.classes))
-        test = select_classes(test, list(config.data.classes))
-    train = _limit(train, config)
-    validation: LabeledImages | None = None
-    if config.data.labels_per_class:
-        train = sample_per_class(train, config.data.labels_per_class, seed=config.training.seed)
-    elif config.data.validation:
-        train, validation = train_val_split(
-            train, config.data.validation, seed=config.training.seed
-        )
+    splits, train, validation, test = prepare_data(config)
 
     run_name = config.training.run_name or _default_run_name(config)
     started = time.perf_counter()
-    weights: str | None = config.model.weights or None
-    if config.model.pretrain_classes:
-        weights = str(_pretrain(config, splits.train, verbose))
-
-    build = _builder(config, train, weights)
+    build = builder_for(config, train, source_weights(config, splits.train, verbose))
     trainer = _trainer(config, build, strategy_from_config(config.strategy), run_name, verbose)
     train_result = trainer.fit(train, validation, augment=_augmentation(config))
     train_seconds = time.perf_counter() - started
@@ -87,8 +69,16 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     return ExperimentResult(config, report, run_dir, train_seconds, train_result)
 
 
-def _builder(config: RunConfig, data: LabeledImages, weights: str | None) -> Any:
-    """The classifier builder the Trainer calls inside its distribution scope."""
+def source_weights(config: RunConfig, train: LabeledImages, verbose: int | str = 0) -> str | None:
+    """The weights a run starts from: ``model.weights``, or the backbone pretrained on
+    ``model.pretrain_classes`` of ``train`` (trained once, then reused)."""
+    if config.model.pretrain_classes:
+        return str(_pretrain(config, train, verbose))
+    return config.model.weights or None
+
+
+def builder_for(config: RunConfig, data: LabeledImages, weights: str | None) -> Any:
+    """The classifier builder (for ``data``'s classes) the Trainer calls inside its scope."""
     input_shape = data.image_shape if len(data.image_shape) == 3 else (*data.image_shape, 1)
     backbone_kwargs: dict[str, Any] = {}
     if config.model.width != 1.0:
@@ -116,14 +106,6 @@ def _augmentation(config: RunConfig) -> Any:
     return make_augmentation(
         config.data.augment, strength=config.data.augment_strength, seed=config.training.seed
     )
-
-
-def _limit(data: LabeledImages, config: RunConfig) -> LabeledImages:
-    """At most ``data.max_train`` examples, stratified and seeded."""
-    if not config.data.max_train or config.data.max_train >= len(data):
-        return data
-    _, kept = train_val_split(data, config.data.max_train, seed=config.training.seed)
-    return kept
 
 
 def _default_run_name(config: RunConfig) -> str:
@@ -173,7 +155,7 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
     if target.is_file():
         logger.info("reusing the pretrained backbone %s", target)
         return target
-    source = _limit(select_classes(train, list(config.model.pretrain_classes)), config)
+    source = limit_examples(select_classes(train, list(config.model.pretrain_classes)), config)
     # Every group trains, BatchNorm fully, from model.weights (random when empty).
     source_config = dataclasses.replace(
         config,
@@ -183,7 +165,7 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
             learning_rate=config.model.pretrain_learning_rate, batchnorm="train",
         ),
     )
-    build = _builder(config, source, config.model.weights or None)
+    build = builder_for(config, source, config.model.weights or None)
     trainer = _trainer(source_config, build, strategy_from_config(source_config.strategy),
                        name, verbose)
     result = trainer.fit(source, augment=_augmentation(config))

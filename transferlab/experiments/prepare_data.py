@@ -1,0 +1,49 @@
+"""The data a run config describes: classes, a few labels per class, validation, test."""
+
+from __future__ import annotations
+
+from transferlab.config.run_config import RunConfig
+from transferlab.data.dataset_splits import DatasetSplits
+from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.load_dataset import load_dataset
+from transferlab.data.sample_per_class import sample_per_class
+from transferlab.data.select_classes import select_classes
+from transferlab.data.train_val_split import train_val_split
+
+__all__ = ["prepare_data", "limit_examples"]
+
+
+def prepare_data(
+    config: RunConfig,
+) -> tuple[DatasetSplits, LabeledImages, LabeledImages | None, LabeledImages]:
+    """Loads the data set and cuts it as ``[data]`` says.
+
+    Keeps ``data.classes`` (re-indexed in that order) in both splits; at most
+    ``data.max_train`` training examples; then either ``data.labels_per_class``
+    labelled examples per class (no validation split: a few-shot run has only
+    its few labels) or a held-out ``data.validation`` fraction. All seeded by
+    ``training.seed``.
+
+    Returns:
+        ``(splits as loaded, train, validation or None, test)``.
+    """
+    splits = load_dataset(config.data.dataset, config.data.path or None)
+    train, test = splits.train, splits.test
+    if config.data.classes:
+        train = select_classes(train, list(config.data.classes))
+        test = select_classes(test, list(config.data.classes))
+    train = limit_examples(train, config)
+    validation: LabeledImages | None = None
+    if config.data.labels_per_class:
+        train = sample_per_class(train, config.data.labels_per_class, seed=config.training.seed)
+    elif config.data.validation:
+        train, validation = train_val_split(train, config.data.validation, seed=config.training.seed)
+    return splits, train, validation, test
+
+
+def limit_examples(data: LabeledImages, config: RunConfig) -> LabeledImages:
+    """At most ``data.max_train`` examples of ``data``, stratified and seeded."""
+    if not config.data.max_train or config.data.max_train >= len(data):
+        return data
+    _, kept = train_val_split(data, config.data.max_train, seed=config.training.seed)
+    return kept
