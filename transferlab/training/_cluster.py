@@ -1,12 +1,19 @@
-"""Who this process is in a (multi-worker) job: chief or not, and a name for its own folders."""
+"""Who this process is in a (multi-worker) job, and where all workers resume together."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["task_identity"]
+from transferlab.training.exact_backup import BackupPosition
+
+__all__ = ["task_identity", "common_position", "agree_on_position"]
+
+#: Positions each worker offers (its ExactBackup keeps as many).
+MAX_CANDIDATES = 3
 
 
 def task_identity(strategy: Any = None) -> tuple[bool, str]:
@@ -36,3 +43,42 @@ def task_identity(strategy: Any = None) -> tuple[bool, str]:
     has_chief = "chief" in cluster
     is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
     return is_chief, f"{task_type}{task_id}"
+
+
+def common_position(offers: Sequence[Sequence[BackupPosition]]) -> BackupPosition | None:
+    """The newest position every worker can resume from, or ``None`` (start afresh).
+
+    Example:
+        >>> P = BackupPosition
+        >>> common_position([[P(0, 1, 4), P(0, 1, 2)], [P(0, 1, 2), P(0, 1, 0)]])
+        BackupPosition(phase=0, epoch=1, step=2)
+        >>> common_position([[P(1, 2, 0)], []]) is None
+        True
+    """
+    if not offers:
+        return None
+    shared = set(offers[0]).intersection(*map(set, offers[1:]))
+    return max(shared, key=dataclasses.astuple) if shared else None
+
+
+def agree_on_position(strategy: Any, positions: Sequence[BackupPosition], num_workers: int) -> BackupPosition | None:
+    """All workers exchange their backed-up positions; each returns the same common one.
+
+    A collective (every worker must call it, at the same point). Workers are in
+    lockstep only at collectives, so a worker that died may have backed up a
+    save or two fewer than its peers; all resume from the newest position they
+    all hold. A single worker gets its newest position back.
+    """
+    offered = sorted(positions, key=dataclasses.astuple, reverse=True)[:MAX_CANDIDATES]
+    if num_workers <= 1:
+        return offered[0] if offered else None
+    import numpy as np
+    import tensorflow as tf
+
+    rows = [list(dataclasses.astuple(p)) for p in offered]
+    rows += [[-1, -1, -1]] * (MAX_CANDIDATES - len(rows))
+    local = tf.constant([rows], dtype=tf.int64)  # (1, K, 3): one block per replica
+    gathered = strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0)
+    blocks = np.asarray(gathered).reshape(-1, MAX_CANDIDATES, 3)
+    offers = [[BackupPosition(*map(int, row)) for row in block if row[0] >= 0] for block in blocks]
+    return common_position(offers)

@@ -19,6 +19,11 @@ restores mid-epoch weights but restarts the epoch at batch 0, replaying batches.
   into later ``fit`` calls).
 
 Each worker of a multi-worker job needs its own folder (a shared one crashes).
+Workers are in lockstep only at collectives, so when one dies its peers' backups
+may be a save or two ahead of its own: with ``keep=3`` each folder keeps its
+last three backups (``state.npz``, ``state.1.npz``, ``state.2.npz``), every
+worker lists them with :meth:`ExactBackup.positions`, and all resume from the
+newest position they all have (:meth:`ExactBackup.use`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +76,9 @@ class ExactBackup:
             epoch end). ``None``: at epoch ends only.
         write: Whether this process writes backups (all workers do, each to
             its own folder).
+        keep: How many of the latest backups to keep (``state.npz``, then
+            ``state.1.npz`` ...); a multi-worker job needs 3 so that every
+            worker still has the position its peers resume from.
 
     Example:
         >>> import tempfile, numpy as np, keras, tensorflow as tf
@@ -85,7 +94,7 @@ class ExactBackup:
     """
 
     def __init__(
-        self, folder: str | Path, *, every_steps: int | None = 50, write: bool = True
+        self, folder: str | Path, *, every_steps: int | None = 50, write: bool = True, keep: int = 1
     ) -> None:
         if every_steps is not None and (not isinstance(every_steps, int) or every_steps < 1):
             raise ConfigError(
@@ -94,50 +103,113 @@ class ExactBackup:
                     received=f"every_steps={every_steps!r}",
                 )
             )
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ConfigError(
+                describe("`keep` must be a whole number >= 1 (backups kept)", received=f"keep={keep!r}")
+            )
         self.folder = Path(folder)
         self.every_steps = every_steps
         self.write = write
+        self.keep = keep
+        self._source: Path | None = None  # the file to resume from; None: the newest
         self._loaded: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         self._loaded_done = False
 
     @property
     def state_path(self) -> Path:
-        """The single file holding the backup."""
+        """The file holding the newest backup."""
         return self.folder / _STATE_FILE
 
+    def _slot(self, index: int) -> Path:
+        return self.state_path if index == 0 else self.folder / f"state.{index}.npz"
+
+    def _files(self, slots: int | None = None) -> list[Path]:
+        """This backup's files on disk, in slot order (newest written first)."""
+        return [p for p in (self._slot(i) for i in range(slots or self.keep)) if p.is_file()]
+
     # Reading -----------------------------------------------------------------
+    @staticmethod
+    def _read(path: Path, *, meta_only: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                keys = ["__meta__"] if meta_only else list(data.files)
+                arrays = {key: data[key] for key in keys}
+            meta = json.loads(bytes(arrays.pop("__meta__")).decode("utf-8"))
+        except Exception as exc:  # a file not written by us
+            raise ResumeError(
+                describe(
+                    "The exact-resume backup cannot be read",
+                    received=f"{path} ({type(exc).__name__}: {exc})",
+                    fix="delete the file to start the run afresh, or pass resume=False",
+                )
+            ) from exc
+        if meta.get("format") != _FORMAT:
+            raise ResumeError(
+                describe(
+                    "The exact-resume backup has an unknown format",
+                    received=f"format={meta.get('format')!r} in {path}",
+                    accepted=f"format={_FORMAT}",
+                    fix="delete the backup folder to start the run afresh",
+                )
+            )
+        return meta, arrays
+
     def _load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         if not self._loaded_done:
             self._loaded_done = True
-            if self.state_path.is_file():
-                try:
-                    with np.load(self.state_path, allow_pickle=False) as data:
-                        arrays = {key: data[key] for key in data.files}
-                    meta = json.loads(bytes(arrays.pop("__meta__")).decode("utf-8"))
-                except Exception as exc:  # a file not written by us
-                    raise ResumeError(
-                        describe(
-                            "The exact-resume backup cannot be read",
-                            received=f"{self.state_path} ({type(exc).__name__}: {exc})",
-                            fix="delete the file to start the run afresh, or pass resume=False",
-                        )
-                    ) from exc
-                if meta.get("format") != _FORMAT:
-                    raise ResumeError(
-                        describe(
-                            "The exact-resume backup has an unknown format",
-                            received=f"format={meta.get('format')!r} in {self.state_path}",
-                            accepted=f"format={_FORMAT}",
-                            fix="delete the backup folder to start the run afresh",
-                        )
-                    )
-                self._loaded = (meta, arrays)
+            source = self._source
+            if source is None:
+                found = [(BackupPosition(**self._read(p, meta_only=True)[0]["position"]), p)
+                         for p in self._files()]
+                source = max(found, key=lambda item: dataclasses.astuple(item[0]))[1] if found else None
+            if source is not None:
+                self._loaded = self._read(source)
         return self._loaded
 
     def position(self) -> BackupPosition | None:
         """The backed-up position, or ``None`` when there is no backup."""
         loaded = self._load()
         return None if loaded is None else BackupPosition(**loaded[0]["position"])
+
+    def positions(self) -> list[BackupPosition]:
+        """Every position this folder can resume from, newest first.
+
+        Example:
+            >>> import tempfile, keras
+            >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            >>> backup = ExactBackup(tempfile.mkdtemp(), keep=3)
+            >>> for step in (2, 4, 6, 8):
+            ...     backup.save(model, BackupPosition(0, 0, step), optimizer=False)
+            >>> [p.step for p in backup.positions()]
+            [8, 6, 4]
+        """
+        found = {BackupPosition(**self._read(p, meta_only=True)[0]["position"]) for p in self._files()}
+        return sorted(found, key=dataclasses.astuple, reverse=True)
+
+    def use(self, position: BackupPosition | None) -> None:
+        """Resumes from ``position`` (one of :meth:`positions`), or afresh with ``None``.
+
+        ``None`` deletes this folder's backups, so a later restart cannot mix them in.
+
+        Raises:
+            ResumeError: No backup here holds ``position``.
+        """
+        if position is None:
+            self.clear()
+            return
+        for path in self._files():
+            meta, _ = self._read(path, meta_only=True)
+            if BackupPosition(**meta["position"]) == position:
+                self._source, self._loaded, self._loaded_done = path, None, False
+                return
+        raise ResumeError(
+            describe(
+                "No backup in this folder holds the position to resume from",
+                received=f"{position} in {self.folder}; it holds {self.positions()}",
+                fix="start every worker of the job again with the same command, or pass "
+                "resume=False to start afresh",
+            )
+        )
 
     def extra(self) -> dict[str, Any]:
         """The caller's own JSON state saved with the backup (``{}`` when none)."""
@@ -180,16 +252,21 @@ class ExactBackup:
             "optimizer": _store(arrays, "optimizer", _optimizer_variables(model))
             if optimizer
             else None,
-            "metrics": _store(arrays, "metrics", _metric_variables(model)) if metrics else None,
+            "metrics": _store_local(arrays, "metrics", _metric_variables(model)) if metrics else None,
+            "metrics_local": True,
             "callbacks": list(callback_states),
             "extra": extra or {},
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
+        for index in range(self.keep - 1, 0, -1):  # state.1 -> state.2, state -> state.1
+            if self._slot(index - 1).is_file():
+                os.replace(self._slot(index - 1), self._slot(index))
         atomic_write_bytes(self.state_path, buffer.getvalue())
         self._loaded = (meta, {k: v for k, v in arrays.items() if k != "__meta__"})
         self._loaded_done = True
+        self._source = None
 
     def end_phase(
         self, model: keras.Model, phase: int, next_epoch: int, extra: dict[str, Any] | None = None
@@ -200,10 +277,11 @@ class ExactBackup:
             self.save(model, BackupPosition(phase + 1, next_epoch, 0), optimizer=False, extra=extra)
 
     def clear(self) -> None:
-        """Deletes the backup (a finished run needs none)."""
-        if self.write and self.state_path.exists():
-            self.state_path.unlink()
-        self._loaded, self._loaded_done = None, True
+        """Deletes the backups (a finished run needs none)."""
+        if self.write:
+            for path in self._files(max(self.keep, 3)):
+                path.unlink(missing_ok=True)
+        self._loaded, self._loaded_done, self._source = None, True, None
 
     # Restoring -----------------------------------------------------------------
     def restore_model(
@@ -320,7 +398,8 @@ class ExactBackup:
         if not meta.get("metrics") or self._loaded is None:
             return None
         arrays = self._loaded[1]
-        return [arrays[f"metrics/{i}"] for i in range(len(meta["metrics"]))]
+        stacked = [arrays[f"metrics/{i}"] for i in range(len(meta["metrics"]))]
+        return stacked if meta.get("metrics_local") else [v[None] for v in stacked]
 
 
 class _BackupCallback(keras.callbacks.Callback):
@@ -375,7 +454,7 @@ class _BackupCallback(keras.callbacks.Callback):
             variables = _metric_variables(self.model)
             if len(variables) == len(self.metrics):
                 for variable, value in zip(variables, self.metrics):
-                    variable.assign(value)
+                    _assign_local(variable, value)
             self.metrics = None
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -411,6 +490,49 @@ def _optimizer_variables(model: keras.Model) -> list[Any]:
 
 def _metric_variables(model: keras.Model) -> list[Any]:
     return [v for metric in model.metrics for v in metric.variables]
+
+
+def _local_parts(variable: Any) -> list[Any]:
+    """This process's copies of a variable: one per local replica under a strategy.
+
+    Metric accumulators are sync-on-read: each replica keeps its own share,
+    and reading one in cross-replica context sums the replicas (a collective
+    under a multi-worker strategy). Backing up each local share is exact
+    everywhere and needs no collective.
+    """
+    value = getattr(variable, "value", variable)
+    inner = getattr(variable, "_value", None)
+    for candidate in (inner, value):
+        parts = getattr(candidate, "values", None)
+        if isinstance(parts, tuple) and parts and hasattr(parts[0], "assign"):
+            return list(parts)
+    return [variable]
+
+
+def _numpy(part: Any) -> np.ndarray:
+    if isinstance(part, keras.Variable):
+        return np.asarray(keras.ops.convert_to_numpy(part.value))
+    return np.asarray(part.numpy())  # a tf.Variable component of a distributed variable
+
+
+def _store_local(arrays: dict[str, np.ndarray], prefix: str, variables: Sequence[Any]) -> list[str]:
+    names = []
+    for i, variable in enumerate(variables):
+        parts = _local_parts(variable)
+        arrays[f"{prefix}/{i}"] = np.stack([_numpy(p) for p in parts])
+        names.append(str(getattr(variable, "path", getattr(variable, "name", i))))
+    return names
+
+
+def _assign_local(variable: Any, stacked: np.ndarray) -> None:
+    parts = _local_parts(variable)
+    if len(parts) == len(stacked):
+        for part, value in zip(parts, stacked):
+            part.assign(value)
+    else:  # saved under another number of local replicas: spread the total evenly
+        total = stacked.sum(axis=0)
+        for part in parts:
+            part.assign(total / len(parts) if np.issubdtype(total.dtype, np.floating) else total)
 
 
 def _store(arrays: dict[str, np.ndarray], prefix: str, variables: Sequence[Any]) -> list[str]:

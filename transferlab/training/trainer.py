@@ -22,10 +22,13 @@ from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
 from transferlab.errors import ConfigError, DataError, describe
 from transferlab.strategies import check_trainable_state, compile_phase
-from transferlab.training._cluster import task_identity
-from transferlab.training.exact_backup import BackupPosition, ExactBackup
+from transferlab.training._cluster import MAX_CANDIDATES, agree_on_position
+from transferlab.training.distribution import resolve_distribution
+from transferlab.training.distribution_info import DistributionInfo
+from transferlab.training.exact_backup import ExactBackup
 from transferlab.training.feature_cache import FeatureCache
 from transferlab.training.metrics_logger import MetricsLogger
+from transferlab.training.multi_worker_patch import multi_worker_patch
 from transferlab.training.precision import resolve_precision
 from transferlab.training.run_folder import RunFolder
 from transferlab.training.train_result import TrainResult
@@ -61,6 +64,14 @@ class Trainer:
       written to ``decisions.json``.
     - **Mixed precision per run** (``precision="mixed"``: bfloat16 on CPU,
       float16 on GPU) through the model builder; no global dtype policy is set.
+    - **Multi-worker** (``distribution="multi_worker"``, or ``"auto"`` with a
+      ``TF_CONFIG`` naming several workers; start the job with
+      ``transferlab launch``): ``fit`` runs inside
+      :func:`multi_worker_patch` (keras-team/keras#20585), each worker trains
+      on its share of every global batch of the same order (so the global
+      batches equal a one-device run's), only the chief writes the reports and the model,
+      each worker backs up into ``backup/<worker>/``, and after a crash all
+      workers resume from the newest backup position they all hold.
     - ``steps_per_execution`` stays 1 (keras-team/keras#19246) and
       ``jit_compile`` is off on CPU (slower there) unless asked for.
 
@@ -73,8 +84,12 @@ class Trainer:
             ``precision=`` when it takes that keyword, inside the distribution
             scope) or an already built model (single device only).
         strategy: A transferlab strategy (``FineTune(...)`` ...), with ``.phases(info)``.
-        distribution: ``"auto"``, a ``tf.distribute.Strategy``, or a spec
-            understood by ``transferlab.training.distribution.resolve_distribution``.
+        distribution: ``"auto"``, ``"one_device"``, ``"mirrored"``,
+            ``"multi_worker"``, a list of device names (see
+            :func:`~transferlab.training.distribution.resolve_distribution`),
+            or a ``tf.distribute.Strategy``. It is created at the start of
+            :meth:`fit`, before any other TensorFlow work of the Trainer
+            (multi-worker needs that: create nothing with TensorFlow before).
         run_dir: The folder holding runs.
         run_name: The run's name; default: model name, strategy and a hash of
             the configuration (so the same command finds its run again).
@@ -83,6 +98,11 @@ class Trainer:
         deterministic: Seed everything and enable op determinism (process-global).
         precision: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"mixed"``.
         batch_size: Examples per replica; the global batch is this times the replicas.
+        scale_learning_rate: ``"none"`` (default): the phases' rates as
+            given; ``"linear"``: every phase's rates times the replicas
+            (the rates were tuned for one replica's batch; Goyal et al. 2017).
+        worker_timeout: Seconds a multi-worker job waits for all its workers
+            at start-up before failing with ``WorkerTimeoutError``.
         loss: Passed to ``compile``.
         metrics: Passed to ``compile``.
         optimizer: Optimizer name or template (a fresh copy per phase).
@@ -116,6 +136,8 @@ class Trainer:
         deterministic: bool = False,
         precision: str = "float32",
         batch_size: int = 64,
+        scale_learning_rate: str = "none",
+        worker_timeout: float = 120.0,
         loss: Any = "sparse_categorical_crossentropy",
         metrics: Sequence[Any] = ("accuracy",),
         optimizer: Any = "adam",
@@ -133,6 +155,21 @@ class Trainer:
                 describe(
                     "`batch_size` must be a whole number >= 1 (per replica)",
                     received=f"batch_size={batch_size!r}",
+                )
+            )
+        if scale_learning_rate not in ("none", "linear"):
+            raise ConfigError(
+                describe(
+                    "Unknown `scale_learning_rate` mode",
+                    received=f"scale_learning_rate={scale_learning_rate!r}",
+                    accepted="'none', 'linear'",
+                )
+            )
+        if isinstance(worker_timeout, bool) or not isinstance(worker_timeout, (int, float)) or not worker_timeout > 0:
+            raise ConfigError(
+                describe(
+                    "`worker_timeout` must be a number of seconds > 0",
+                    received=f"worker_timeout={worker_timeout!r}",
                 )
             )
         if feature_cache not in ("auto", "off", "disk"):
@@ -173,8 +210,12 @@ class Trainer:
         self.run_name = run_name
         self.seed = int(seed)
         self.deterministic = bool(deterministic)
-        self.precision = resolve_precision(precision)
+        # physical devices only: listing logical ones would start TensorFlow too early
+        has_gpu = bool(tf.config.list_physical_devices("GPU")) if precision == "mixed" else None
+        self.precision = resolve_precision(precision, has_gpu=has_gpu)
         self.batch_size = batch_size
+        self.scale_learning_rate = scale_learning_rate
+        self.worker_timeout = float(worker_timeout)
         self.loss = loss
         self.metrics = list(metrics)
         self.optimizer = optimizer
@@ -195,21 +236,28 @@ class Trainer:
         spec = self.distribution
         if isinstance(spec, tf.distribute.Strategy):
             return spec
-        try:
-            from transferlab.training.distribution import resolve_distribution
-        except ImportError:  # not available: the few specs handled here
-            if spec in ("auto", None, "default", "one_device"):
-                return tf.distribute.get_strategy()
-            if spec == "mirrored":
-                return tf.distribute.MirroredStrategy()
-            raise ConfigError(
-                describe(
-                    "Unknown `distribution`",
-                    received=f"distribution={spec!r}",
-                    accepted="'auto', 'mirrored', or a tf.distribute.Strategy",
+        return resolve_distribution("auto" if spec is None else spec, timeout=self.worker_timeout)
+
+    def _scaled_phases(self, phases: list[Any], replicas: int) -> list[Any]:
+        """The phases with their rates scaled for the global batch (``scale_learning_rate``)."""
+        if self.scale_learning_rate == "none" or replicas == 1:
+            return phases
+        factor = DistributionInfo(num_replicas=replicas).scaled_learning_rate(1.0, self.scale_learning_rate)
+        scaled = []
+        for phase in phases:
+            if not dataclasses.is_dataclass(phase):
+                raise ConfigError(
+                    describe(
+                        "scale_learning_rate='linear' needs the strategy's phases to be "
+                        "transferlab Phase objects",
+                        received=f"a phase of type {type(phase).__name__}",
+                        fix="pass scale_learning_rate='none' and scale the rates yourself",
+                    )
                 )
-            ) from None
-        return resolve_distribution(spec)
+            scaled.append(dataclasses.replace(
+                phase, learning_rate=phase.learning_rate * factor,
+                group_learning_rates={k: v * factor for k, v in phase.group_learning_rates.items()}))
+        return scaled
 
     def _build_model(self, scope_strategy: tf.distribute.Strategy) -> keras.Model:
         spec = self.model_spec
@@ -275,6 +323,7 @@ class Trainer:
             "precision": self.precision,
             "batch_size_per_replica": self.batch_size,
             "global_batch_size": self.batch_size * replicas,
+            "scale_learning_rate": self.scale_learning_rate,
             "loss": _describe_obj(self.loss),
             "metrics": [_describe_obj(m) for m in self.metrics],
             "optimizer": _describe_obj(self.optimizer),
@@ -323,38 +372,45 @@ class Trainer:
                     received=f"validation of type {type(validation).__name__}",
                 )
             )
+        started = time.perf_counter()
+        # First: a multi-worker strategy must exist before any other TensorFlow work.
+        dist = self._resolve_distribution()
+        self.distribute_strategy_ = dist
         if self.deterministic:
             # Process-global, on request only (documented in the class docstring).
             keras.utils.set_random_seed(self.seed)
             tf.config.experimental.enable_op_determinism()
-        started = time.perf_counter()
-        dist = self._resolve_distribution()
-        self.distribute_strategy_ = dist
+        dinfo = DistributionInfo.from_strategy(dist)
         model = self._build_model(dist)
         self.model_ = model
         info = getattr(model, "backbone_info", None)
-        phases = list(self.strategy.phases(info))
-        replicas = int(dist.num_replicas_in_sync)
-        is_chief, worker = task_identity(dist)
-        workers, worker_index = _worker_count(dist)
-        local_replicas = max(1, replicas // workers)
+        replicas = int(dinfo.num_replicas)
+        phases = self._scaled_phases(list(self.strategy.phases(info)), replicas)
+        workers = dinfo.num_workers
+        is_chief = dinfo.is_chief
+        worker = f"{dinfo.task_type}{dinfo.task_index}" if dinfo.task_type else "chief"
         config = self._config(model, phases, train, validation, augment, replicas)
         name = self.run_name or _default_name(model, self.strategy, config)
         run = RunFolder(self.run_dir, name, is_chief=is_chief, worker=worker)
         self.run_ = run
-        backup = ExactBackup(run.backup_dir, every_steps=self.backup_every)
+        backup = ExactBackup(run.backup_dir, every_steps=self.backup_every,
+                             keep=MAX_CANDIDATES if workers > 1 else 1)
         if not self.resume:
             backup.clear()
-        position = backup.position()
+        # Every worker offers its backed-up positions; all resume from the newest common one.
+        position = agree_on_position(dist, backup.positions(), workers)
+        backup.use(position)
         if position is not None:
             logger.info("Resuming run %s from phase %d, epoch %d, step %d",
                         name, position.phase, position.epoch, position.step)
         run.write_json("config.json", config)
         run.write_environment(type(dist).__name__, {"replicas": replicas, "workers": workers})
 
-        batch = self.batch_size * local_replicas
-        shard = (workers, worker_index) if workers > 1 else None
-        pipe = dict(batch_size=batch, seed=self.seed, num_replicas=local_replicas, shard=shard)
+        # Every worker builds the same pipeline of GLOBAL batches; tf.distribute splits
+        # each one over all replicas and gives each worker its share (auto-shard DATA).
+        # So the global batches are exactly a one-device run's (augmentation included).
+        batch = self.batch_size * replicas
+        pipe = dict(batch_size=batch, seed=self.seed, num_replicas=replicas)
         natural = len(make_pipeline(train, **pipe))
         steps = self.steps_per_epoch or natural
         if steps > natural:
@@ -365,11 +421,11 @@ class Trainer:
                     fix=f"pass at most {natural}, or None",
                 )
             )
-        val_ds = make_pipeline(validation, **pipe) if validation is not None else None
+        val_ds = _for_workers(make_pipeline(validation, **pipe), workers) if validation is not None else None
 
         def image_data(epoch: int, skip: int) -> tf.data.Dataset:
-            return make_pipeline(train, shuffle=True, epoch=epoch, skip_batches=skip,
-                                 augment=augment, **pipe)
+            return _for_workers(make_pipeline(train, shuffle=True, epoch=epoch, skip_batches=skip,
+                                              augment=augment, **pipe), workers)
 
         cache = FeatureCache(run.path / "feature_cache" if self.feature_cache == "disk" else None)
         metrics_logger = MetricsLogger(run, start_epoch=position.epoch if position else 0)
@@ -399,18 +455,20 @@ class Trainer:
                 with dist.scope():
                     fit_model.compile(optimizer=model.optimizer, loss=self.loss,
                                       metrics=list(self.metrics), jit_compile=jit, steps_per_execution=1)
-                data_fn, validation_data = self._feature_data(cache, model, train, validation, pipe)
+                data_fn, validation_data = self._feature_data(cache, model, train, validation, pipe,
+                                                              workers)
             else:
                 decisions["feature_cache"][phase.name] = "off: " + "; ".join(reasons)
                 logger.info("Phase %r: feature cache off: %s", phase.name, "; ".join(reasons))
             run.write_json("decisions.json", decisions)
             metrics_logger.phase = phase.name
             callbacks = self._callbacks(run, metrics_logger, model, monitor, is_chief)
-            backup.fit_phase(
-                fit_model, data_fn, phase=index, initial_epoch=epoch, epochs=end,
-                steps_per_epoch=steps, callbacks=callbacks, validation_data=validation_data,
-                verbose=self.verbose, state_model=model,
-            )
+            with multi_worker_patch(dist):
+                backup.fit_phase(
+                    fit_model, data_fn, phase=index, initial_epoch=epoch, epochs=end,
+                    steps_per_epoch=steps, callbacks=callbacks, validation_data=validation_data,
+                    verbose=self.verbose, state_model=model,
+                )
             backup.end_phase(model, index, end)
             epoch = end
 
@@ -427,12 +485,16 @@ class Trainer:
                                               time.perf_counter() - started, monitor))
         backup.clear()
         run.clear_backup()
+        try:
+            run.backup_dir.parent.rmdir()  # "backup/" once the last worker's folder is gone
+        except OSError:
+            pass
         return TrainResult(history=history, rows=rows, model=model, run_dir=run.path,
                            resumed_from=resumed, feature_cache=dict(decisions["feature_cache"]))
 
     def _feature_data(
         self, cache: FeatureCache, model: Any, train: LabeledImages,
-        validation: LabeledImages | None, pipe: dict[str, Any],
+        validation: LabeledImages | None, pipe: dict[str, Any], workers: int = 1,
     ) -> tuple[Callable[[int, int], tf.data.Dataset], tf.data.Dataset | None]:
         """Pipelines over cached features, in exactly the order of the image pipeline."""
         feats = cache.features(model, train)
@@ -440,7 +502,7 @@ class Trainer:
 
         def as_images(features: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> LabeledImages:
             # (N, D) features as (N, 1, D) "images": make_pipeline then orders them
-            # exactly as it orders the images (same seed, epoch, shard, replicas).
+            # exactly as it orders the images (same seed, epoch, batch, replicas).
             return LabeledImages(features.astype("float32")[:, None, :], labels, names)
 
         def flatten(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -449,12 +511,13 @@ class Trainer:
         train_f = as_images(feats, train.labels, train.class_names)
 
         def data_fn(epoch: int, skip: int) -> tf.data.Dataset:
-            return make_pipeline(train_f, shuffle=True, epoch=epoch, skip_batches=skip, **pipe).map(flatten)
+            ds = make_pipeline(train_f, shuffle=True, epoch=epoch, skip_batches=skip, **pipe).map(flatten)
+            return _for_workers(ds, workers)
 
         val = None
         if validation is not None:
             val_f = as_images(cache.features(model, validation), validation.labels, validation.class_names)
-            val = make_pipeline(val_f, **pipe).map(flatten)
+            val = _for_workers(make_pipeline(val_f, **pipe).map(flatten), workers)
         return data_fn, val
 
     def _callbacks(self, run: RunFolder, metrics_logger: MetricsLogger, model: keras.Model,
@@ -477,9 +540,13 @@ class Trainer:
         """Evaluates the trained model on ``test`` (raw pixels); also written to the run folder."""
         if self.model_ is None or self.distribute_strategy_ is None:
             raise ConfigError(describe("`evaluate` needs a trained model", fix="call fit() first"))
-        replicas = max(1, self.distribute_strategy_.num_replicas_in_sync // _worker_count(self.distribute_strategy_)[0])
-        ds = make_pipeline(test, batch_size=self.batch_size * replicas, num_replicas=replicas)
-        logs = self.model_.evaluate(ds, return_dict=True, verbose=0)
+        dist = self.distribute_strategy_
+        dinfo = DistributionInfo.from_strategy(dist)
+        replicas = dinfo.num_replicas
+        ds = _for_workers(make_pipeline(test, batch_size=self.batch_size * replicas, num_replicas=replicas),
+                          dinfo.num_workers)
+        with multi_worker_patch(dist):
+            logs = self.model_.evaluate(ds, return_dict=True, verbose=0)
         result = {k: float(v) for k, v in logs.items()}
         if self.run_ is not None:
             self.run_.write_json("test_metrics.json", result)
@@ -527,14 +594,20 @@ def _has_tensorboard() -> bool:
     return found
 
 
-def _worker_count(dist: tf.distribute.Strategy) -> tuple[int, int]:
-    resolver = getattr(getattr(dist, "extended", None), "_cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return 1, 0
-    cluster = resolver.cluster_spec().as_dict()
-    members = [(t, i) for t in ("chief", "worker") for i in range(len(cluster.get(t, [])))]
-    me = (resolver.task_type, int(resolver.task_id or 0))
-    return max(1, len(members)), members.index(me) if me in members else 0
+def _for_workers(ds: tf.data.Dataset, workers: int) -> tf.data.Dataset:
+    """Under several workers: each takes its share of every global batch (auto-shard DATA).
+
+    ``tf.distribute`` treats a dataset's batches as global under a multi-worker
+    strategy and rebatches them per replica whatever the sharding, so
+    per-worker batches (``make_pipeline(shard=...)``) would make the global
+    batch too small; sharding by DATA after that rebatch gives each worker
+    exactly its replicas' part of the one-device run's batch.
+    """
+    if workers <= 1:
+        return ds
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 def _phase_dict(phase: Any) -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""A tiny 2-phase Trainer run on every worker of a local multi-worker job (see test_trainer_multi_worker.py).
+
+Usage::
+
+    python mw_trainer_worker.py OUT [--per-worker-dirs] [--kill-worker I --kill-at STEP]
+                                    [--timeout S] [--distribution SPEC]
+
+Trains ``resume_tiny`` (48 images, 3 classes) with ``FineTune(epochs=2, top=1,
+warmup_epochs=2)``, 4 examples per replica, ``deterministic=True``, a backup
+every 2 steps; the run is ``OUT/r`` (``OUT/w<i>/r`` with ``--per-worker-dirs``,
+as on separate machines). With ``--kill-worker I --kill-at STEP``, worker ``I``
+of a first start (no backup of its own yet) waits 1.5 s after global step
+``STEP`` (so its peers back that step up) and SIGKILLs itself before its own
+backup of that step. Each worker saves ``OUT/result-worker<i>.npz``: the model's
+variables, the optimizer's iterations, the position it resumed from and the
+optimizer's iterations at its first trained batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+
+def _arg(argv: list[str], flag: str, default: str | None = None) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else default
+
+
+def main(argv: list[str]) -> int:
+    out = argv[0]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    index = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("task", {}).get("index", 0)
+    run_dir = os.path.join(out, f"w{index}") if "--per-worker-dirs" in argv else out
+
+    import numpy as np
+
+    import resume_tiny
+    from transferlab.strategies import FineTune
+    from transferlab.training import exact_backup
+    from transferlab.training.trainer import Trainer
+
+    kill_worker = int(_arg(argv, "--kill-worker", "-1"))  # type: ignore[arg-type]
+    kill_at = int(_arg(argv, "--kill-at", "0"))  # type: ignore[arg-type]
+    fresh = not os.path.isdir(os.path.join(run_dir, "r", "backup", f"worker{index}"))
+    steps = [0]
+    first_iterations: list[int] = []
+    original = exact_backup._BackupCallback.on_train_batch_end
+
+    def on_train_batch_end(self, batch, logs=None):  # type: ignore[no-untyped-def]
+        steps[0] += 1
+        if fresh and index == kill_worker and steps[0] == kill_at:
+            time.sleep(1.5)  # the peers back this step up meanwhile; this worker never does
+            os.kill(os.getpid(), signal.SIGKILL)
+        original(self, batch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
+        if not first_iterations:
+            first_iterations.append(int(self.model.optimizer.iterations.numpy()))
+
+    exact_backup._BackupCallback.on_train_batch_end = on_train_batch_end
+    exact_backup._BackupCallback.on_train_batch_begin = on_train_batch_begin
+
+    data = resume_tiny.data(48)
+    trainer = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=2, top=1, warmup_epochs=2, learning_rate=1e-2),
+        distribution=_arg(argv, "--distribution", "multi_worker"),
+        worker_timeout=float(_arg(argv, "--timeout", "60")),  # type: ignore[arg-type]
+        run_dir=run_dir, run_name="r", batch_size=4, verbose=0, deterministic=True,
+        backup_every=2,
+    )
+    result = trainer.fit(data, data.take(range(8)))
+    resumed = result.resumed_from or (-1, -1, -1)
+    np.savez(
+        os.path.join(out, f"result-worker{index}.npz"),
+        *[v.numpy() for v in result.model.variables],
+        iterations=np.array(int(result.model.optimizer.iterations.numpy())),
+        resumed_from=np.array(resumed),
+        first_iterations=np.array(first_iterations[0] if first_iterations else -1),
+        steps=np.array(steps[0]),
+    )
+    print(f"worker {index} done: steps={steps[0]} resumed_from={resumed}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
