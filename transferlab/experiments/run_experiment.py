@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from transferlab._version import __version__
 from transferlab.backbones.backbone_weights import save_backbone
 from transferlab.backbones.classifier import Classifier, build_classifier
 from transferlab.config.run_config import RunConfig
@@ -120,7 +121,8 @@ def _pretrain_run_name(config: RunConfig) -> str:
         data.pop(target_only)
     training = config.training.to_mapping()
     training.pop("run_name")
-    key = {"data": data, "model": config.model.to_mapping(), "training": training}
+    key = {"data": data, "model": config.model.to_mapping(), "training": training,
+           "transferlab": __version__}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"{config.model.backbone}-pretrain-{digest[:8]}"
 
