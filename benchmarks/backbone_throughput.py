@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/backbone_throughput.py [--short]
+    python benchmarks/backbone_throughput.py [--short] [--part throughput|scaling] [--json PATH]
 
 For each case, both models have the same layers (input adaptation, backbone,
 global average pooling, dense head), see the same batch of 64 images, run in
@@ -12,6 +12,12 @@ analytically from the conv/dense layers, times 3 for a trained backbone
 (forward + two backward products) and times 1 for a frozen one, against a
 float32 matmul measured in the same run. Prints a Markdown table and writes
 JSON to ``benchmarks/results/``.
+
+``--part scaling`` measures instead how the cost of a VGG16 forward pass (the
+library's classifier, inference mode) grows with the input size (32, 48, 75,
+224 at batch 8) and with the batch size (1, 8, 32, 64 at 32x32): time per
+batch, img/s, GFLOP/s, and the process's peak RSS after each step (the sizes
+go up, so each step's growth is its own extra peak).
 """
 
 from __future__ import annotations
@@ -104,6 +110,48 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def forward_seconds(model: keras.Model, x: tf.Tensor, min_seconds: float, min_reps: int = 2) -> float:
+    """Median wall time of one compiled inference-mode forward pass on ``x``."""
+    forward = tf.function(lambda t: model(t, training=False))
+    forward(x).numpy()  # trace and warm up
+    times: list[float] = []
+    while len(times) < min_reps or sum(times) < min_seconds:
+        start = time.perf_counter()
+        forward(x).numpy()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scaling(short: bool) -> list[dict[str, Any]]:
+    """VGG16 forward cost against input size (batch 8) and batch size (32x32)."""
+    budget = 1.0 if short else 5.0
+    steps = [("input size", s, 8) for s in (32, 48, 75, 224)]
+    steps += [("batch size", 32, b) for b in (1, 8, 32, 64)]
+    rows = []
+    models: dict[int, keras.Model] = {}
+    rng = np.random.default_rng(0)
+    for axis, size, batch in steps:
+        if size not in models:
+            models[size] = build_classifier("vgg16", 10, input_shape=(size, size, 3))
+        model = models[size]
+        flops = forward_flops(model.backbone) + forward_flops(model.head)
+        x = tf.constant(rng.integers(0, 256, (batch, size, size, 3)).astype("float32"))
+        seconds = forward_seconds(model, x, budget)
+        rows.append({
+            "axis": axis, "size": size, "batch": batch, "forward_gflop_per_image": flops / 1e9,
+            "ms_per_batch": 1000 * seconds, "img_s": batch / seconds,
+            "gflop_s": batch * flops / seconds / 1e9, "peak_rss_mb": peak_rss_mb(),
+        })
+        print(f"done: {axis} {size}x{size} batch {batch}", file=sys.stderr)
+    return rows
+
+
 def run_case(case: dict[str, Any], steps: int, runs: int) -> dict[str, Any]:
     h, w = case["size"]
     rng = np.random.default_rng(0)
@@ -134,7 +182,11 @@ def run_case(case: dict[str, Any], steps: int, runs: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="fewer steps and runs (under 3 minutes)")
+    parser.add_argument("--part", choices=("throughput", "scaling"), default="throughput")
+    parser.add_argument("--json", metavar="PATH", help="also write the result to PATH")
     args = parser.parse_args(argv)
+    if args.part == "scaling":
+        return main_scaling(args)
     steps, runs = (5, 3) if args.short else (20, 5)
     cases = [
         {"label": "AlexNet 28x28 (trained)", "backbone": "alexnet", "size": (28, 28), "frozen": False, "steps": steps * 4},
@@ -173,10 +225,36 @@ def main(argv: list[str] | None = None) -> int:
         "keras": keras.__version__,
         "rows": rows,
     }
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, out)
+    _write(out, payload, args.json)
     print(f"\nwritten: {out} ({time.time() - started:.0f} s)")
+    return 0
+
+
+def _write(out: Path, payload: dict[str, Any], extra: str | None) -> None:
+    for path in (out, *((Path(extra),) if extra else ())):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, path)
+
+
+def main_scaling(args: argparse.Namespace) -> int:
+    started = time.time()
+    matmul = matmul_gflops()
+    rows = scaling(args.short)
+    matmul_after = matmul_gflops()
+    print(f"\nVGG16 forward (inference), {'short' if args.short else 'full'} mode, "
+          f"matmul fp32 {matmul:.0f} GFLOP/s (again at the end: {matmul_after:.0f})\n")
+    print("| varies | input | batch | GFLOP/img | ms/batch | img/s | GFLOP/s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['axis']} | {r['size']}x{r['size']}x3 | {r['batch']} | {r['forward_gflop_per_image']:.3f} "
+              f"| {r['ms_per_batch']:.1f} | {r['img_s']:.1f} | {r['gflop_s']:.0f} | {r['peak_rss_mb']:.0f} |")
+    out_dir = Path(__file__).resolve().parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    payload = {"mode": "short" if args.short else "full", "matmul_gflop_s": [matmul, matmul_after],
+               "seconds": time.time() - started, "rows": rows}
+    _write(out_dir / f"backbone_scaling-{stamp}.json", payload, args.json)
     return 0
 
 
