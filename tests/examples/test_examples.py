@@ -1,0 +1,149 @@
+"""The examples run: each script with ``--short``, the TOML configs through the CLI, the notebook.
+
+Each script runs in its own process (as a user runs it), on the real MNIST files of the
+``mnist_dir`` fixture; the assertions check the lines that carry each example's point.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run_example(script: str, mnist_dir: Path, tmp_path: Path, *, timeout: float = 240) -> str:
+    """Runs ``examples/<script> --short --run-dir tmp_path``; returns its output (exit 0 asserted)."""
+    env = dict(os.environ, TRANSFERLAB_MNIST_DIR=str(mnist_dir), TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--short", "--run-dir", str(tmp_path)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+    )
+    output = process.stdout + process.stderr
+    assert process.returncode == 0, output[-4000:]
+    return process.stdout
+
+
+def accuracy(pattern: str, output: str) -> float:
+    """The accuracy printed on the line matching ``pattern`` (a number in [0, 1])."""
+    match = re.search(pattern + r"\S*: ([01]\.\d{4})$", output, re.MULTILINE)
+    assert match, f"no line matching {pattern!r} in:\n{output}"
+    return float(match.group(1))
+
+
+def test_alexnet_feature_extractor(mnist_dir: Path, tmp_path: Path) -> None:
+    out = run_example("alexnet_feature_extractor.py", mnist_dir, tmp_path)
+    assert "backbone weights unchanged by feature extraction: True" in out
+    assert "feature cache: {'feature_extraction': 'on'}" in out
+    assert 0 <= accuracy(r"transfer test accuracy \(digits 5-9, 200 images", out) <= 1
+    assert (tmp_path / "alexnet-digits-0-4.weights.h5").is_file()
+    assert (tmp_path / "transfer-digits-5-9" / "model.keras").is_file()
+
+
+@pytest.mark.e2e
+def test_vgg16_finetune_mnist32(mnist_dir: Path, tmp_path: Path) -> None:
+    out = run_example("vgg16_finetune_mnist32.py", mnist_dir, tmp_path)
+    assert "input adapter: (28, 28, 1) raw pixels -> (32, 32) x 3 channels, 'caffe'" in out
+    assert "phase warmup: trains the head only at 0.001" in out
+    assert "phase finetune: trains ['block4', 'block5'] at 0.0001" in out
+    assert 0 <= accuracy(r"VGG16 test accuracy \(200 images, weights=none", out) <= 1
+
+
+@pytest.mark.e2e
+def test_few_shot_transfer_script(mnist_dir: Path, tmp_path: Path) -> None:
+    out = run_example("few_shot_transfer.py", mnist_dir, tmp_path)
+    assert re.search(r"^few_shot_transfer: test accuracy [01]\.\d{4} on 4861 test images", out, re.M)
+    assert re.search(r"^scratch_baseline: test accuracy [01]\.\d{4} on 4861 test images", out, re.M)
+    assert re.search(r"^transfer [01]\.\d{4} vs scratch [01]\.\d{4} \([+-]\d\.\d{4}\)", out, re.M)
+
+
+def test_toml_configs_run_through_the_cli(
+    mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transferlab.cli.main import main
+    from transferlab.config import RunConfig
+
+    transfer = RunConfig.load(EXAMPLES / "few_shot_transfer.toml")
+    scratch = RunConfig.load(EXAMPLES / "scratch_baseline.toml")
+    assert (transfer.strategy.kind, transfer.data.labels_per_class, transfer.model.pretrain_classes) == (
+        "fine_tune", 10, (0, 1, 2, 3, 4))
+    assert (scratch.strategy.kind, scratch.data.classes, scratch.model.pretrain_classes) == (
+        "scratch", (5, 6, 7, 8, 9), ())
+    # Equal epoch budgets: scratch trains warmup_epochs + epochs, like the two transfer phases.
+    assert scratch.strategy.warmup_epochs + scratch.strategy.epochs == (
+        transfer.strategy.warmup_epochs + transfer.strategy.epochs)
+
+    monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(mnist_dir))
+    short = ["--max-train", "300", "--width", "0.25", "--pretrain-epochs", "1",
+             "--warmup-epochs", "1", "--epochs", "1", "--distribution", "one_device",
+             "--run-dir", str(tmp_path), "--quiet"]
+    assert main(["train", "--config", str(EXAMPLES / "few_shot_transfer.toml"), *short]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^test accuracy [01]\.\d{4}; trained in", out, re.M), out
+    (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("alexnet-fine_tune-")]
+    assert (run / "evaluation.json").is_file()
+    saved = RunConfig.load(run / "config.toml")
+    assert saved.data.max_train == 300 and saved.model.pretrain_classes == (0, 1, 2, 3, 4)
+
+
+@pytest.mark.e2e
+@pytest.mark.multiworker
+def test_two_workers(mnist_dir: Path, tmp_path: Path) -> None:
+    out = run_example("two_workers.py", mnist_dir, tmp_path, timeout=300)
+    assert "[worker 0] chief: 2 replicas in sync, 1 epoch(s)" in out
+    assert 0 <= accuracy(r"\[worker 0\] two-worker test accuracy \(100 images", out) <= 1
+    assert "both workers finished: exit codes (0, 0)" in out
+    assert (tmp_path / "two-workers" / "model.keras").is_file()
+
+
+@pytest.mark.e2e
+def test_resume_after_kill(mnist_dir: Path, tmp_path: Path) -> None:
+    out = run_example("resume_after_kill.py", mnist_dir, tmp_path, timeout=300)
+    assert "run 1: killed with SIGKILL mid-run (exit code -9)" in out
+    assert re.search(r"^run 2 \(same command, restarted\): resumed from phase \d+, epoch \d+, step \d+;",
+                     out, re.M), out
+    assert re.search(r"^run 3 \(uninterrupted\): resumed from no;", out, re.M), out
+    sums = re.findall(r"final weights sha256 ([0-9a-f]{64})$", out, re.M)
+    assert len(sums) == 2 and sums[0] == sums[1]
+    assert "resumed run equals the uninterrupted run bit for bit: True" in out
+
+
+def _python3_kernel() -> str:
+    """The ``python3`` kernel name, registering this interpreter's kernel if none is found."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if "python3" not in KernelSpecManager().find_kernel_specs():
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
+                        "--name", "python3"], check=True, capture_output=True)
+    return "python3"
+
+
+@pytest.mark.e2e
+def test_notebook_runs_headless(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    path = EXAMPLES / "few_shot_transfer.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code), (
+        "commit the notebook without outputs")
+
+    # The kernel inherits this environment: short mode, the MNIST files, one device.
+    monkeypatch.setenv("TRANSFERLAB_EXAMPLES_SHORT", "1")
+    monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(mnist_dir))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name=_python3_kernel(),
+                                     resources={"metadata": {"path": str(EXAMPLES)}})
+    client.execute()
+
+    texts = [out.get("text", "") for cell in code for out in cell.outputs if out.output_type == "stream"]
+    assert any(re.search(r"transfer  test accuracy [01]\.\d{4}", t) for t in texts), texts
+    assert any(re.search(r"scratch   test accuracy [01]\.\d{4}", t) for t in texts), texts
+    images = [out for cell in code for out in cell.outputs if "image/png" in out.get("data", {})]
+    assert len(images) == 4  # two training-curve plots, the confusion matrix, the top losses
