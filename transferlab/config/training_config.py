@@ -34,7 +34,9 @@ class TrainingConfig(ConfigSection):
         choices=("auto", "off", "disk"))
     run_dir: str = field("runs", "Folder that holds the run folders.")
     run_name: str = field("", "Name of this run's folder; empty: a timestamp.")
-    early_stopping: int = field(0, "Stop after N epochs without improvement; 0: off.")
+    early_stopping: int = field(0, "End a phase after N epochs without improvement; 0: off.")
+    reduce_lr_on_plateau: int = field(
+        0, "Divide the rate by 10 after N epochs without improvement; 0: off.")
 
     def validate(self) -> None:
         if self.batch_size < 1:

@@ -141,6 +141,10 @@ def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbos
         batch_size=training.batch_size,
         feature_cache=training.feature_cache,
         early_stopping=training.early_stopping or None,
+        reduce_lr_on_plateau=(
+            {"patience": training.reduce_lr_on_plateau, "factor": 0.1}
+            if training.reduce_lr_on_plateau else None
+        ),
         verbose=verbose,
     )
 
