@@ -5,8 +5,8 @@ Usage::
     python mw_trainer_worker.py OUT [--per-worker-dirs] [--kill-worker I --kill-at STEP]
                                     [--timeout S] [--distribution SPEC]
 
-Trains ``resume_tiny`` (48 images, 3 classes) with ``FineTune(epochs=2, top=1,
-warmup_epochs=2)``, 4 examples per replica, ``deterministic=True``, a backup
+Trains ``resume_tiny`` (48 images, 3 classes) with ``FineTune(epochs=1, top=1,
+warmup_epochs=1)``, 4 examples per replica, ``deterministic=True``, a backup
 every 2 steps; the run is ``OUT/r`` (``OUT/w<i>/r`` with ``--per-worker-dirs``,
 as on separate machines). With ``--kill-worker I --kill-at STEP``, worker ``I``
 of a first start (no backup of its own yet) waits 1.5 s after global step
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     data = resume_tiny.data(48)
     trainer = Trainer(
         resume_tiny.build,
-        strategy=FineTune(epochs=2, top=1, warmup_epochs=2, learning_rate=1e-2),
+        strategy=FineTune(epochs=1, top=1, warmup_epochs=1, learning_rate=1e-2),
         distribution=_arg(argv, "--distribution", "multi_worker"),
         worker_timeout=float(_arg(argv, "--timeout", "60")),  # type: ignore[arg-type]
         run_dir=run_dir, run_name="r", batch_size=4, verbose=0, deterministic=True,

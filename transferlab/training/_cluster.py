@@ -78,7 +78,11 @@ def agree_on_position(strategy: Any, positions: Sequence[BackupPosition], num_wo
     rows = [list(dataclasses.astuple(p)) for p in offered]
     rows += [[-1, -1, -1]] * (MAX_CANDIDATES - len(rows))
     local = tf.constant([rows], dtype=tf.int64)  # (1, K, 3): one block per replica
-    gathered = strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0)
-    blocks = np.asarray(gathered).reshape(-1, MAX_CANDIDATES, 3)
+
+    @tf.function  # eager collectives are slow and warn
+    def exchange() -> Any:
+        return strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0)
+
+    blocks = np.asarray(exchange()).reshape(-1, MAX_CANDIDATES, 3)
     offers = [[BackupPosition(*map(int, row)) for row in block if row[0] >= 0] for block in blocks]
     return common_position(offers)

@@ -28,6 +28,7 @@ newest position they all have (:meth:`ExactBackup.use`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -38,6 +39,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from transferlab.errors import ConfigError, ResumeError, describe
 from transferlab.training._atomic import atomic_write_bytes
@@ -289,18 +291,24 @@ class ExactBackup:
     ) -> bool:
         """Assigns the backed-up model (and optimizer) variables; ``False`` if no backup.
 
-        Call inside the distribution scope, after ``compile``. The optimizer is
-        built for the model's trainable variables first, as ``fit`` would.
+        Call after ``compile``; the model's distribution scope is entered when
+        none is active. The optimizer is built for the model's trainable
+        variables first, as ``fit`` would.
         """
         loaded = self._load()
         if loaded is None:
             return False
         meta, arrays = loaded
-        _assign(arrays, "model", meta["model"], (state_model or model).variables)
-        if optimizer and meta.get("optimizer") is not None and model.optimizer is not None:
-            if not model.optimizer.built:
-                model.optimizer.build(model.trainable_variables)
-            _assign(arrays, "optimizer", meta["optimizer"], _optimizer_variables(model))
+        strategy = getattr(model, "distribute_strategy", None)
+        scope: Any = contextlib.nullcontext()
+        if strategy is not None and not tf.distribute.has_strategy():
+            scope = strategy.scope()  # the optimizer's variables are created under it
+        with scope:
+            _assign(arrays, "model", meta["model"], (state_model or model).variables)
+            if optimizer and meta.get("optimizer") is not None and model.optimizer is not None:
+                if not model.optimizer.built:
+                    model.optimizer.build(model.trainable_variables)
+                _assign(arrays, "optimizer", meta["optimizer"], _optimizer_variables(model))
         return True
 
     # Training --------------------------------------------------------------------

@@ -316,7 +316,7 @@ class Trainer:
             "num_params": int(model.count_params()),
             "strategy": repr(self.strategy),
             "phases": [_phase_dict(p) for p in phases],
-            "distribution": type(self.distribute_strategy_).__name__,
+            "distribution": _strategy_name(self.distribute_strategy_),
             "replicas": replicas,
             "seed": self.seed,
             "deterministic": self.deterministic,
@@ -404,7 +404,7 @@ class Trainer:
             logger.info("Resuming run %s from phase %d, epoch %d, step %d",
                         name, position.phase, position.epoch, position.step)
         run.write_json("config.json", config)
-        run.write_environment(type(dist).__name__, {"replicas": replicas, "workers": workers})
+        run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
 
         # Every worker builds the same pipeline of GLOBAL batches; tf.distribute splits
         # each one over all replicas and gives each worker its share (auto-shard DATA).
@@ -592,6 +592,13 @@ def _has_tensorboard() -> bool:
     if not found:
         logger.info("TensorBoard logs off: the `tensorboard` package is not installed")
     return found
+
+
+def _strategy_name(dist: Any) -> str:
+    """The public name (TF's multi-worker class is ``CollectiveAllReduceStrategy``)."""
+    if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    return type(dist).__name__
 
 
 def _for_workers(ds: tf.data.Dataset, workers: int) -> tf.data.Dataset:
