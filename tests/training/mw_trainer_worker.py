@@ -12,8 +12,8 @@ as on separate machines). With ``--kill-worker I --kill-at STEP``, worker ``I``
 of a first start (no backup of its own yet) waits 1.5 s after global step
 ``STEP`` (so its peers back that step up) and SIGKILLs itself before its own
 backup of that step. Each worker saves ``OUT/result-worker<i>.npz``: the model's
-variables, the optimizer's iterations, the position it resumed from and the
-optimizer's iterations at its first trained batch.
+variables, the optimizer's iterations, the position it resumed from, the
+optimizer's iterations at its first trained batch and its test loss.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main(argv: list[str]) -> int:
         backup_every=2,
     )
     result = trainer.fit(data, data.take(range(8)))
+    test = trainer.evaluate(data.take(range(8)))  # the chief writes test_metrics.json
     resumed = result.resumed_from or (-1, -1, -1)
     np.savez(
         os.path.join(out, f"result-worker{index}.npz"),
@@ -82,6 +83,7 @@ def main(argv: list[str]) -> int:
         resumed_from=np.array(resumed),
         first_iterations=np.array(first_iterations[0] if first_iterations else -1),
         steps=np.array(steps[0]),
+        test_loss=np.array(test["loss"]),
     )
     print(f"worker {index} done: steps={steps[0]} resumed_from={resumed}", flush=True)
     return 0

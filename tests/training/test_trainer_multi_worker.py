@@ -37,7 +37,7 @@ from transferlab.training.trainer import Trainer  # noqa: E402
 WORKER = str(HERE / "mw_trainer_worker.py")
 ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
 REPORTS = ("config.json", "environment.json", "decisions.json", "metrics.csv", "metrics.json",
-           "summary.md", "model.keras")
+           "summary.md", "model.keras", "test_metrics.json")
 P = BackupPosition
 
 
@@ -155,12 +155,14 @@ def test_two_workers_are_identical_and_equal_one_device(uninterrupted: Path, tmp
     w1, info1 = _result(uninterrupted, 1)
     assert all(np.array_equal(a, b) for a, b in zip(w0, w1))  # bit-identical workers
     assert int(info0["steps"]) == int(info1["steps"]) == 12 and int(info0["iterations"]) == 6
+    assert float(info0["test_loss"]) == float(info1["test_loss"])  # evaluate() under the strategy
     # One device, same seed and data, global batch 8 = 4 per replica x 2 workers.
     one = Trainer(resume_tiny.build, strategy=FineTune(epochs=1, top=1, warmup_epochs=1, learning_rate=1e-2),
                   distribution="one_device", run_dir=tmp_path, run_name="r", batch_size=8, verbose=0,
                   deterministic=True, backup_every=2)
     data = resume_tiny.data(48)
     reference = [v.numpy() for v in one.fit(data, data.take(range(8))).model.variables]
+    assert float(info0["test_loss"]) == pytest.approx(one.evaluate(data.take(range(8)))["loss"], rel=1e-5)
     initial = [v.numpy() for v in resume_tiny.build().variables]
     assert not all(np.allclose(a, b) for a, b in zip(reference, initial))  # training moved them
     assert len(reference) == len(w0)
