@@ -1,0 +1,192 @@
+"""Reproduces the learning results in docs/results.md, one table per experiment.
+
+Every number in docs/results.md comes from one of these commands (real MNIST, CPU)::
+
+    python examples/reproduce_results.py few-shot          # 1/5/10/50/100 labels, 4 methods, 3 seeds
+    python examples/reproduce_results.py alexnet-scratch   # AlexNet on all of MNIST, augmented
+    python examples/reproduce_results.py seed-experiments  # the seed article's two experiments
+    python examples/reproduce_results.py precision         # float32 vs bfloat16
+
+Each prints a Markdown table and writes it, with the raw numbers as JSON, to
+``--out`` (default ``runs/results``). ``--short`` runs a CI-sized version of each
+(tiny network and data) that checks the script, not the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SOURCE, TARGET = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
+
+# The few-shot methods: the [strategy] section of each (the same for every k).
+FEW_SHOT = {
+    "feature extraction": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
+    "fine-tune (warm-up, then all groups)": {
+        "kind": "fine_tune", "warmup_epochs": 20, "epochs": 20, "learning_rate": 3e-3,
+        "finetune_learning_rate": 1e-3, "batchnorm": "train"},
+    "gradual unfreezing, per-layer rates (decay 0.5)": {
+        "kind": "gradual", "warmup_epochs": 20, "epochs": 4, "learning_rate": 3e-3,
+        "finetune_learning_rate": 1e-3, "lr_decay": 0.5},
+    "scratch (same labels, random weights)": {
+        "kind": "scratch", "warmup_epochs": 0, "epochs": 40, "learning_rate": 1e-3},
+}
+
+
+def _config(data: dict[str, Any], model: dict[str, Any], strategy: dict[str, Any],
+            training: dict[str, Any]) -> Any:
+    from transferlab.config import RunConfig
+
+    return RunConfig.from_mapping(
+        {"data": data, "model": model, "strategy": strategy, "training": training})
+
+
+def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """Test accuracy on digits 5-9 by labels per class, method and seed."""
+    from transferlab.experiments import run_experiment
+
+    ks = [1, 5] if args.short else [1, 5, 10, 50, 100]
+    seeds = [0] if args.short else [0, 1, 2]
+    raw: dict[str, dict[int, list[float]]] = {m: {k: [] for k in ks} for m in FEW_SHOT}
+    for seed in seeds:
+        for k in ks:
+            for method, strategy in FEW_SHOT.items():
+                scratch = strategy["kind"] == "scratch"
+                model = {"backbone": "alexnet", "pretrain_classes": [] if scratch else SOURCE,
+                         "pretrain_epochs": 2}
+                data = {"classes": TARGET, "labels_per_class": k}
+                strategy = dict(strategy)
+                if args.short:
+                    model.update(width=0.25, pretrain_epochs=1)
+                    data["max_train"] = 500
+                    strategy.update({key: 2 for key in ("epochs", "warmup_epochs") if key in strategy})
+                result = run_experiment(_config(
+                    data, model, strategy,
+                    {"batch_size": 16, "seed": seed, "run_dir": str(args.run_dir)}), verbose=0)
+                raw[method][k].append(result.test_accuracy)
+                print(f"  seed {seed}, k={k:<3} {method:<50} {result.test_accuracy:.4f}", flush=True)
+    lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |",
+             "|---|" + "---|" * len(ks)]
+    for method, by_k in raw.items():
+        cells = []
+        for k in ks:
+            values = by_k[k]
+            spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    note = (f"Test accuracy (%) on all {4861} test images of digits 5-9, mean ± standard deviation "
+            f"over seeds {seeds}; k labelled training images per class.")
+    return note + "\n\n" + "\n".join(lines), {"seeds": seeds, "accuracy": raw}
+
+
+def alexnet_scratch(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """AlexNet (the library's small-input design) trained from scratch on all of MNIST."""
+    from transferlab.experiments import run_experiment
+
+    data: dict[str, Any] = {"augment": "standard", "validation": 0.05}
+    model: dict[str, Any] = {"backbone": "alexnet", "dropout": 0.3}
+    strategy = {"kind": "scratch", "warmup_epochs": 0, "epochs": 8, "learning_rate": 2e-3}
+    training: dict[str, Any] = {"batch_size": 64, "reduce_lr_on_plateau": 1,
+                                "run_dir": str(args.run_dir)}
+    if args.short:
+        data["max_train"], model["width"], strategy["epochs"] = 1000, 0.25, 1
+    result = run_experiment(_config(data, model, strategy, training), verbose=0 if args.short else 2)
+    table = ("| model | data | epochs | test accuracy | training time |\n|---|---|---|---|---|\n"
+             f"| AlexNet (28x28x1) | MNIST train minus 5 % validation, standard augmentation | {result.train_result.epochs} | "
+             f"{100 * result.test_accuracy:.2f} % | {result.train_seconds / 60:.1f} min |")
+    return table, {"accuracy": result.test_accuracy, "seconds": result.train_seconds,
+                   "epochs": result.train_result.epochs, "run_dir": str(result.run_dir)}
+
+
+def seed_experiments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The seed article's two experiments, done correctly."""
+    from transferlab.experiments import run_experiment
+
+    runs: dict[str, Any] = {}
+    # 1. AlexNet pretrained on digits 0-4, frozen, as the feature extractor for 5-9 (all labels).
+    model: dict[str, Any] = {"backbone": "alexnet", "pretrain_classes": SOURCE, "pretrain_epochs": 2}
+    data: dict[str, Any] = {"classes": TARGET, "validation": 0.05}
+    strategy: dict[str, Any] = {"kind": "feature_extraction", "epochs": 5, "learning_rate": 1e-3}
+    if args.short:
+        model.update(width=0.25, pretrain_epochs=1)
+        data["max_train"], strategy["epochs"] = 500, 1
+    runs["AlexNet as a fixed feature extractor (pretrained on 0-4, head on 5-9)"] = run_experiment(
+        _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0)
+    # 2. VGG16 on MNIST resized to 32x32x3 inside the model; random weights here (no ImageNet
+    #    download on this machine), so every group trains, after a head warm-up.
+    model = {"backbone": "vgg16", "input_size": [32, 32]}
+    data = {"max_train": 300 if args.short else 12000, "validation": 0.05}
+    strategy = {"kind": "fine_tune", "warmup_epochs": 1, "epochs": 1 if args.short else 3,
+                "learning_rate": 1e-3, "finetune_learning_rate": 1e-4}
+    runs["VGG16 fine-tuned on MNIST at 32x32x3 (random weights)"] = run_experiment(
+        _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0)
+    lines = ["| experiment | training images | test images | test accuracy | time |",
+             "|---|---|---|---|---|"]
+    for name, result in runs.items():
+        train_images = result.config.data.max_train or "all"
+        lines.append(f"| {name} | {train_images} | {len(result.report.labels)} | "
+                     f"{100 * result.test_accuracy:.2f} % | "
+                     f"{result.train_seconds / 60:.1f} min |")
+    return "\n".join(lines), {name: {"accuracy": r.test_accuracy, "seconds": r.train_seconds}
+                              for name, r in runs.items()}
+
+
+def precision(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """float32 vs bfloat16 (mixed precision, head in float32): accuracy and speed."""
+    from transferlab.experiments import run_experiment
+
+    rows = {}
+    for name in ("float32", "bfloat16"):
+        data: dict[str, Any] = {"max_train": 1000 if args.short else 20000, "validation": 0.05}
+        model: dict[str, Any] = {"backbone": "alexnet", "width": 0.25 if args.short else 1.0}
+        strategy = {"kind": "scratch", "warmup_epochs": 0, "epochs": 1 if args.short else 2}
+        result = run_experiment(_config(data, model, strategy, {
+            "precision": name, "batch_size": 64, "run_dir": str(args.run_dir)}), verbose=0)
+        images = data["max_train"] * 0.95 * strategy["epochs"]
+        rows[name] = {"accuracy": result.test_accuracy, "seconds": result.train_seconds,
+                      "images_per_second": images / result.train_seconds}
+    base = rows["float32"]["images_per_second"]
+    lines = ["| precision | test accuracy | training img/s | speed vs float32 |", "|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {100 * row['accuracy']:.2f} % | {row['images_per_second']:.0f} | "
+                     f"{row['images_per_second'] / base:.2f}x |")
+    return "\n".join(lines), rows
+
+
+EXPERIMENTS: dict[str, Callable[[argparse.Namespace], tuple[str, dict[str, Any]]]] = {
+    "few-shot": few_shot,
+    "alexnet-scratch": alexnet_scratch,
+    "seed-experiments": seed_experiments,
+    "precision": precision,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", nargs="?", choices=[*EXPERIMENTS, "all"], default="all")
+    parser.add_argument("--short", action="store_true", help="CI-sized: checks the script only")
+    parser.add_argument("--run-dir", type=Path, default=Path("runs"), help="run folders go here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where tables and JSON go (default: <run-dir>/results)")
+    args = parser.parse_args(argv)
+    out = args.out or args.run_dir / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    for name in names:
+        started = time.perf_counter()
+        table, raw = EXPERIMENTS[name](args)
+        elapsed = time.perf_counter() - started
+        text = f"### {name}\n\n{table}\n\n(`python examples/reproduce_results.py {name}`, {elapsed / 60:.1f} min)\n"
+        print("\n" + text, flush=True)
+        (out / f"{name}.md").write_text(text, encoding="utf-8")
+        (out / f"{name}.json").write_text(json.dumps(raw, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
