@@ -35,7 +35,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -261,7 +261,7 @@ class ExactBackup:
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **cast(dict[str, Any], arrays))
         for index in range(self.keep - 1, 0, -1):  # state.1 -> state.2, state -> state.1
             if self._slot(index - 1).is_file():
                 os.replace(self._slot(index - 1), self._slot(index))

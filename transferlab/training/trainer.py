@@ -245,7 +245,7 @@ class Trainer:
         factor = DistributionInfo(num_replicas=replicas).scaled_learning_rate(1.0, self.scale_learning_rate)
         scaled = []
         for phase in phases:
-            if not dataclasses.is_dataclass(phase):
+            if not dataclasses.is_dataclass(phase) or isinstance(phase, type):
                 raise ConfigError(
                     describe(
                         "scale_learning_rate='linear' needs the strategy's phases to be "
@@ -254,9 +254,10 @@ class Trainer:
                         fix="pass scale_learning_rate='none' and scale the rates yourself",
                     )
                 )
+            rates: Any = phase  # a Phase
             scaled.append(dataclasses.replace(
-                phase, learning_rate=phase.learning_rate * factor,
-                group_learning_rates={k: v * factor for k, v in phase.group_learning_rates.items()}))
+                phase, learning_rate=rates.learning_rate * factor,  # type: ignore[call-arg]
+                group_learning_rates={k: v * factor for k, v in rates.group_learning_rates.items()}))
         return scaled
 
     def _build_model(self, scope_strategy: tf.distribute.Strategy) -> keras.Model:
@@ -283,6 +284,7 @@ class Trainer:
                 )
             return spec
         kwargs: dict[str, Any] = {}
+        params: Any
         try:
             params = inspect.signature(spec).parameters
         except (TypeError, ValueError):
@@ -410,7 +412,7 @@ class Trainer:
         # each one over all replicas and gives each worker its share (auto-shard DATA).
         # So the global batches are exactly a one-device run's (augmentation included).
         batch = self.batch_size * replicas
-        pipe = dict(batch_size=batch, seed=self.seed, num_replicas=replicas)
+        pipe: dict[str, Any] = dict(batch_size=batch, seed=self.seed, num_replicas=replicas)
         natural = len(make_pipeline(train, **pipe))
         steps = self.steps_per_epoch or natural
         if steps > natural:
@@ -447,7 +449,9 @@ class Trainer:
             check_trainable_state(model)
             reasons = (["feature_cache='off'"] if self.feature_cache == "off"
                        else FeatureCache.reasons_off(model, augment=augment))
-            fit_model, data_fn, validation_data = model, image_data, val_ds
+            fit_model: keras.Model = model
+            data_fn: Callable[[int, int], tf.data.Dataset] = image_data
+            validation_data: tf.data.Dataset | None = val_ds
             if not reasons:
                 decisions["feature_cache"][phase.name] = "on"
                 logger.info("Phase %r: feature cache on (backbone frozen, no augmentation)", phase.name)
@@ -531,7 +535,7 @@ class Trainer:
         for value, cls in ((self.early_stopping, keras.callbacks.EarlyStopping),
                            (self.reduce_lr_on_plateau, keras.callbacks.ReduceLROnPlateau)):
             if value is not None:
-                kwargs = {"patience": value} if isinstance(value, int) else dict(value)
+                kwargs: dict[str, Any] = {"patience": value} if isinstance(value, int) else dict(value)
                 kwargs.setdefault("monitor", monitor)
                 callbacks.append(cls(**kwargs))
         return callbacks
@@ -618,11 +622,12 @@ def _for_workers(ds: tf.data.Dataset, workers: int) -> tf.data.Dataset:
 
 
 def _phase_dict(phase: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(phase):
+    if dataclasses.is_dataclass(phase) and not isinstance(phase, type):
         d = {f.name: getattr(phase, f.name) for f in dataclasses.fields(phase)}
-        d["group_learning_rates"] = dict(phase.group_learning_rates)
-        d["batchnorm"] = getattr(phase.batchnorm, "value", str(phase.batchnorm))
-        d["trainable_groups"] = list(phase.trainable_groups)
+        p: Any = phase
+        d["group_learning_rates"] = dict(p.group_learning_rates)
+        d["batchnorm"] = getattr(p.batchnorm, "value", str(p.batchnorm))
+        d["trainable_groups"] = list(p.trainable_groups)
         return d
     return {"repr": repr(phase)}
 
