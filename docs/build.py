@@ -44,12 +44,26 @@ def check_guides() -> list[str]:
     return problems
 
 
+def api_modules() -> list[str]:
+    """The package and each of its public top-level modules (``transferlab.data`` ...).
+
+    Named explicitly: pdoc lists only the submodules named in a package's ``__all__``, and
+    ``transferlab.__all__`` names the public functions and classes instead.
+    """
+    import pkgutil
+
+    import transferlab
+
+    names = sorted(m.name for m in pkgutil.iter_modules(transferlab.__path__) if not m.name.startswith("_"))
+    return ["transferlab", *(f"transferlab.{name}" for name in names)]
+
+
 def build_api(out: Path) -> None:
     """Writes the HTML API reference for the whole package into ``out/api``."""
     import pdoc
 
     pdoc.render.configure(docformat="google", show_source=False)
-    pdoc.pdoc("transferlab", output_directory=out / "api")
+    pdoc.pdoc(*api_modules(), output_directory=out / "api")
 
 
 def main(argv: list[str] | None = None) -> int:

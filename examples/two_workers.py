@@ -44,7 +44,7 @@ def worker(args: argparse.Namespace) -> int:
         strategy=tl.FineTune(1 if args.short else 2, batchnorm="train"),
         distribution="multi_worker",
         worker_timeout=120,
-        run_dir=args.run_dir, run_name="two-workers",
+        run_dir=args.run_dir or "runs", run_name="two-workers",
         batch_size=16,  # per replica: the global batch is 32
         seed=0, verbose=0 if args.short else 2,
     )
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="CI-sized run: 200 images, 1 epoch")
     parser.add_argument("--run-dir", default=None,
-                        help="folder for the run folder (default: a new temporary folder)")
+                        help="folder for the run folder (default: a new temporary folder; "
+                        "'runs' when started by `transferlab launch`)")
     args = parser.parse_args(argv)
     if os.environ.get("TF_CONFIG"):
         return worker(args)
