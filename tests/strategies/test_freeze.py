@@ -25,3 +25,19 @@ def test_freeze_rejects_non_layers(bad: object) -> None:
         freeze(bad)  # type: ignore[arg-type]
     with pytest.raises(StrategyError, match=r"Fix: pass e\.g\. model\.backbone"):
         unfreeze(bad)  # type: ignore[arg-type]
+
+
+def test_unfreeze_reaches_layers_frozen_one_by_one():
+    # Keras' own `model.trainable = True` leaves individually frozen layers frozen.
+    import keras
+
+    from transferlab.strategies import unfreeze
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="hidden")
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden(inputs)))
+    hidden.trainable = False
+    model.trainable = True
+    assert not hidden.trainable  # the Keras behaviour this guards against
+    unfreeze(model)
+    assert hidden.trainable and len(model.trainable_weights) == 4

@@ -14,12 +14,13 @@ __all__ = ["unfreeze"]
 def unfreeze(target: keras.layers.Layer | Iterable[keras.layers.Layer]) -> None:
     """Sets ``trainable = True`` on a layer or model, or on each of several.
 
-    Keras propagates the flag to nested layers, BatchNormalization included
-    (which then trains its moving statistics: to choose what BN does, use
+    Every nested layer is unfrozen too, BatchNormalization included (which then
+    trains its moving statistics: to choose what BN does, use
     :func:`~transferlab.strategies.set_trainable_groups` with a
-    :class:`~transferlab.strategies.BatchNormPolicy`). A layer inside a frozen
-    model stays untrained until the model itself is unfrozen. The change takes
-    effect at the next ``compile()``.
+    :class:`~transferlab.strategies.BatchNormPolicy`). Keras alone does not do
+    that for a functional model: ``model.trainable = True`` leaves layers that
+    were frozen one by one frozen. The change takes effect at the next
+    ``compile()``.
 
     Args:
         target: A layer, a model, or an iterable of layers.
@@ -36,4 +37,10 @@ def unfreeze(target: keras.layers.Layer | Iterable[keras.layers.Layer]) -> None:
         2
     """
     for layer in as_layers(target):
-        layer.trainable = True
+        _unfreeze_nested(layer)
+
+
+def _unfreeze_nested(layer: keras.layers.Layer) -> None:
+    layer.trainable = True
+    for inner in getattr(layer, "layers", ()):
+        _unfreeze_nested(inner)
