@@ -149,7 +149,12 @@ def make_pipeline(
             for the first batch it sees under a strategy).
         shard: ``(num_workers, index)``: this worker's share of each epoch's
             order (every ``num_workers``-th example from ``index``); the
-            dataset's auto-sharding is then turned off.
+            dataset's auto-sharding is then turned off. For custom loops and
+            per-worker input functions only: ``Model.fit`` under
+            ``MultiWorkerMirroredStrategy`` treats each batch as *global* and
+            splits it across all replicas itself, so there every worker should
+            build the same unsharded pipeline of global batches (the Trainer
+            does, and lets tf.distribute's DATA sharding pick each worker's part).
         one_hot: Labels as one-hot ``float32`` vectors.
         prefetch: Batches to prefetch (0 for none); a fixed buffer.
         parallel_calls: Batches prepared in parallel (fixed, not autotuned).
