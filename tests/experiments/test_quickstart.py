@@ -17,7 +17,7 @@ def test_transfer_methods_share_the_source_and_scratch_starts_from_random():
     assert configs["fine_tune"].model.pretrain_classes == (0, 1, 2, 3, 4)
     assert configs["scratch"].model.pretrain_classes == () and configs["scratch"].model.weights == ""
     for config in configs.values():
-        assert config.data.classes == (5, 6, 7, 8, 9) and config.data.labels_per_class == 10
+        assert config.data.classes == (5, 6, 7, 8, 9) and config.data.labels_per_class == 5
 
 
 def test_imagenet_weights_replace_the_pretraining():

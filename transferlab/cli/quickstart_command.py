@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--backbone", default="alexnet", help="registered backbone (default alexnet)")
     parser.add_argument("--weights", default="",
                         help="'imagenet' or a weights file instead of pretraining on digits 0-4")
-    parser.add_argument("--labels-per-class", type=int, default=10, metavar="K",
-                        help="labelled examples per target class (default 10)")
+    parser.add_argument("--labels-per-class", type=int, default=5, metavar="K",
+                        help="labelled examples per target class (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--run-dir", default="runs", metavar="DIR", help="where run folders go")
     parser.add_argument("--short", action="store_true",

@@ -23,7 +23,7 @@ def quickstart_configs(
     *,
     backbone: str = "alexnet",
     weights: str = "",
-    labels_per_class: int = 10,
+    labels_per_class: int = 5,
     seed: int = 0,
     run_dir: str = "runs",
     short: bool = False,
