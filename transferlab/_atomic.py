@@ -1,18 +1,56 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Everything transferlab writes (configs, metrics, checkpoints, models, plots, caches)
+goes through here: a temporary file in the same folder, then ``os.replace``, and the
+temporary file removed if anything fails.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yields a temporary path to write to; on success it replaces ``path``.
+
+    The temporary file is in the same folder (so the rename is atomic) and keeps
+    ``path``'s suffixes (Keras wants ``.keras`` / ``.weights.h5`` names).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.weights.h5"
+        >>> with atomic_path(target) as tmp:
+        ...     _ = tmp.write_bytes(b"data")
+        ...     tmp.name.endswith(".weights.h5") and tmp.parent == target.parent
+        True
+        >>> target.read_bytes(), [p.name for p in target.parent.iterdir()]
+        (b'data', ['a.weights.h5'])
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    name = target.name
+    suffix = name[name.index(".", 1):] if "." in name[1:] else ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Writes ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+    """Writes ``data`` to ``path`` atomically, flushed to disk before the rename.
 
     Example:
         >>> import tempfile, pathlib
@@ -20,20 +58,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         >>> atomic_write_bytes(p, b"hi").read_bytes()
         b'hi'
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transferlab._atomic import atomic_path
 from transferlab.backbones.backbone_info import BackboneInfo
 from transferlab.errors import ConfigError, WeightsError, WeightsNotFoundError, describe
 
@@ -208,18 +209,11 @@ def save_backbone(model: keras.Model, path: str | os.PathLike[str]) -> Path:
             )
         )
     backbone = getattr(model, "backbone", model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(handle)
-    try:
+    with atomic_path(target) as tmp:
         if suffix == ".keras":
-            backbone.save(tmp_name)
+            backbone.save(tmp)
         else:
-            backbone.save_weights(tmp_name)
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
+            backbone.save_weights(tmp)
     return target
 
 

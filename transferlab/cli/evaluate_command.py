@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from transferlab.errors import ConfigError, describe
     from transferlab.evaluation import ClassificationReport
     from transferlab.serving import load_trained_model, predict
-    from transferlab.training._atomic import atomic_write_json
+    from transferlab._atomic import atomic_write_json
 
     source = Path(args.model)
     out_dir = _output_folder(source)

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print("\t".join([row["source"]] + [f"{name}\t{p:.4f}" for name, p in row["top"]]))
         return 0
-    from transferlab.training._atomic import atomic_write_text
+    from transferlab._atomic import atomic_write_text
 
     text = _to_json(rows) if output.suffix.lower() == ".json" else _to_csv(rows, args.top_k)
     atomic_write_text(output, text)

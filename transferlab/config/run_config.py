@@ -6,12 +6,12 @@ import dataclasses
 import difflib
 import json
 import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from transferlab._atomic import atomic_write_text
 from transferlab.config.config_section import ConfigSection
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
@@ -144,17 +144,7 @@ class RunConfig:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes :meth:`to_toml` atomically to ``path``."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.to_toml())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write_text(path, self.to_toml())
 
 
 def _toml_value(value: Any) -> str:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import gzip as _gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from transferlab._atomic import atomic_write_bytes
 from transferlab.errors import ChecksumError, DataError, DataFileError, describe
 
 __all__ = ["read_idx", "write_idx"]
@@ -253,11 +253,4 @@ def write_idx(
         gzip = path.name.endswith(".gz")
     if gzip:
         payload = _gzip.compress(payload, mtime=0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, payload)

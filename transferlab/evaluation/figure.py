@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from transferlab._atomic import atomic_path
 from transferlab.errors import MissingDependencyError, describe
 
 __all__ = ["new_figure", "save_figure"]
@@ -35,14 +35,6 @@ def new_figure(width: float = 6.0, height: float = 4.0) -> Any:
 
 def save_figure(figure: Any, path: str | os.PathLike[str]) -> Path:
     """Saves ``figure`` as PNG, atomically (a temp file, then a rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return Path(path)

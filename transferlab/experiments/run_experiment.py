@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from transferlab._atomic import atomic_write_text
 from transferlab._version import __version__
 from transferlab.backbones.backbone_weights import save_backbone
 from transferlab.backbones.classifier import Classifier, build_classifier
@@ -65,7 +66,7 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     run_dir = Path(train_result.run_dir)
     if trainer.run_ is None or trainer.run_.is_chief:
         config.save(run_dir / "config.toml")
-        (run_dir / "evaluation.json").write_text(report.to_json(), encoding="utf-8")
+        atomic_write_text(run_dir / "evaluation.json", report.to_json())
         _plots(report, test, train_result.rows, run_dir)
     return ExperimentResult(config, report, run_dir, train_seconds, train_result)
 

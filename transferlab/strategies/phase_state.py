@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from transferlab._atomic import atomic_write_text
 from transferlab.errors import ResumeError, describe
 from transferlab.strategies.phase import BatchNormPolicy, Phase
 from transferlab.strategies.set_trainable_groups import set_trainable_groups
@@ -162,16 +162,7 @@ class PhaseState:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the JSON atomically (temp file in the same folder, then rename)."""
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.to_json())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PhaseState:

@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from transferlab.errors import ConfigError, ResumeError, describe
-from transferlab.training._atomic import atomic_write_bytes
+from transferlab._atomic import atomic_write_bytes
 
 __all__ = ["ExactBackup", "BackupPosition"]
 

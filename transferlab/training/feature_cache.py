@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from transferlab.data.labeled_images import LabeledImages
-from transferlab.training._atomic import atomic_write_bytes
+from transferlab._atomic import atomic_write_bytes
 
 __all__ = ["FeatureCache"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from transferlab._atomic import atomic_path
 from transferlab.errors import ConfigError, describe
 
 __all__ = ["LRFinder", "find_learning_rate"]
@@ -205,14 +205,8 @@ class LRFinder:
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         ax.legend()
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from transferlab.errors import ConfigError, describe
-from transferlab.training._atomic import atomic_write_json, atomic_write_text
+from transferlab._atomic import atomic_write_json, atomic_write_text
 
 __all__ = ["RunFolder"]
 

@@ -7,8 +7,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from transferlab._atomic import atomic_path
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
 from transferlab.errors import ConfigError, DataError, describe
@@ -576,17 +575,13 @@ class _Checkpoints(keras.callbacks.Callback):
 
 
 def _save_weights_atomically(model: keras.Model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    model.save_weights(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save_weights(str(tmp))
 
 
 def _save_model_atomically(model: keras.Model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    model.save(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(str(tmp))
 
 
 def _has_tensorboard() -> bool:
