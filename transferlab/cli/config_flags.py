@@ -9,7 +9,7 @@ from typing import Any
 
 from transferlab.config.run_config import RunConfig
 
-__all__ = ["add_config_flags", "config_overrides"]
+__all__ = ["add_config_flags", "config_overrides", "resolved_config"]
 
 # Flags whose name is not simply the key's (`--strategy fine_tune` reads better than `--kind`).
 _FLAG_NAMES = {"strategy.kind": "strategy", "strategy.learning_rate": "lr",
@@ -63,3 +63,9 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if "." in key and value is not None:
             out[key] = tuple(value) if isinstance(value, list) else value
     return out
+
+
+def resolved_config(args: argparse.Namespace) -> RunConfig:
+    """``--config FILE`` (or the defaults) with the flags given on the command line applied."""
+    config = RunConfig.load(args.config) if args.config else RunConfig()
+    return config.with_overrides(config_overrides(args))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from transferlab.cli.config_flags import add_config_flags, config_overrides
+from transferlab.cli.config_flags import add_config_flags, resolved_config
 
 __all__ = ["register"]
 
@@ -27,11 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Runs the sweep and prints the suggested rate."""
-    from transferlab.config.run_config import RunConfig
     from transferlab.experiments.lr_find_for_config import lr_find_for_config
 
-    config = RunConfig.load(args.config) if args.config else RunConfig()
-    config = config.with_overrides(config_overrides(args))
+    config = resolved_config(args)
     finder = lr_find_for_config(config, phase=args.phase, plot_to=args.plot,
                                 min_rate=args.min_lr, max_rate=args.max_lr, steps=args.steps)
     print(f"swept {len(finder.rates)} rates from {finder.rates[0]:.2e} to {finder.rates[-1]:.2e}")

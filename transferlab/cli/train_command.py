@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from transferlab.cli.config_flags import add_config_flags, config_overrides
+from transferlab.cli.config_flags import add_config_flags, resolved_config
 
 __all__ = ["register"]
 
@@ -36,11 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Resolves the config, runs it, prints the report and where the run folder is."""
-    from transferlab.config.run_config import RunConfig
     from transferlab.experiments.run_experiment import run_experiment
 
-    config = RunConfig.load(args.config) if args.config else RunConfig()
-    config = config.with_overrides(config_overrides(args))
+    config = resolved_config(args)
     result = run_experiment(config, verbose=0 if args.quiet else "auto")
     print()
     print(result.report.to_text())
