@@ -151,3 +151,20 @@ def test_frozen_backbone_is_unchanged_by_a_training_step(clf: Classifier) -> Non
     for old, var in zip(before, clf.backbone.weights):
         np.testing.assert_array_equal(old, var.numpy(), err_msg=var.path)
     assert any(not np.array_equal(old, v.numpy()) for old, v in zip(head_before, clf.head.weights))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_real_mnist_digits_go_straight_into_every_backbone(name: str, mnist_dir: Path) -> None:
+    # 28x28x1 uint8 digits, as load_mnist returns them: the adapter resizes them to the
+    # backbone's minimum where 28 is too small and converts their channels.
+    from transferlab.data import load_mnist
+
+    digits = load_mnist(mnist_dir).test.images[:4]
+    model = build_classifier(name, 10, input_shape=(28, 28, 1), **tiny_kwargs(name))
+    info = get_backbone_info(name)
+    expected = tuple(max(28, side) for side in info.min_input_size)
+    assert tuple(model.backbone.input_shape[1:3]) == expected
+    assert model.backbone.input_shape[3] == info.channels
+    probabilities = np.asarray(model.predict(digits[..., None], verbose=0))
+    assert probabilities.shape == (4, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
