@@ -26,6 +26,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def mirrored():  # type: ignore[no-untyped-def]
+    """The one MirroredStrategy over the 2 logical CPUs that every test shares.
+
+    Two MirroredStrategy objects that both run collectives in one process collide on
+    collective instance keys (``Shape mismatch in the collective instance``), so no
+    test creates its own.
+    """
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+@pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder holding the four official MNIST files.
 

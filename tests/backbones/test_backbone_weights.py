@@ -80,7 +80,7 @@ def test_a_wrong_imagenet_file_is_a_weights_error(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     other = create_backbone("alexnet", input_shape=(32, 32, 3), width=0.125)
     write_keras_cache_file(other, tmp_path / "models" / VGG_FILE)
-    with pytest.raises(WeightsError, match=f"do not fit backbone 'vgg16'"):
+    with pytest.raises(WeightsError, match="do not fit backbone 'vgg16'"):
         create_backbone("vgg16", input_shape=(32, 32, 3), weights="imagenet")
 
 

@@ -232,7 +232,7 @@ def test_every_mirror_fails(tmp_path: Path, synthetic: tuple[dict[str, bytes], d
     text = str(info.value)
     assert "MNIST was not found anywhere and could not be downloaded" in text
     assert "1) TRANSFERLAB_MNIST_DIR: not set" in text
-    assert f"3) mirrors: Could not download train-images-idx3-ubyte.gz from any of the 2 mirrors" in text
+    assert "3) mirrors: Could not download train-images-idx3-ubyte.gz from any of the 2 mirrors" in text
     assert f"{drop.url}train-images-idx3-ubyte.gz -> connection closed after" in text
     assert "Connection refused" in text
     assert list(cache.iterdir()) == []  # nothing half-written in the cache

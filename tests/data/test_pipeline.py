@@ -155,12 +155,12 @@ def _train(strategy: tf.distribute.Strategy | None, num_replicas: int) -> list[n
     return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
 
-def test_mirrored_fit_sees_the_one_device_order() -> None:
+def test_mirrored_fit_sees_the_one_device_order(mirrored: tf.distribute.Strategy) -> None:
     # Keras takes one batch from a throw-away iterator before fit() under a
     # strategy; a stateful shuffle would then feed another order than on one
     # device (no strategy, no throw-away batch). Here both must end equal.
     one = _train(None, 1)
-    two = _train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), 2)
+    two = _train(mirrored, 2)
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(one[-1], np.linspace(-1, 1, 216).reshape(72, 3))  # it trained

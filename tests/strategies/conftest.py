@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator, Sequence
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from transferlab.backbones import BackboneInfo, LayerGroup, register_backbone, unregister_backbone
 from transferlab.backbones.classifier import Classifier
@@ -128,11 +127,3 @@ def h() -> type[Helpers]:
     return Helpers
 
 
-@pytest.fixture(scope="session")
-def mirrored() -> tf.distribute.MirroredStrategy:
-    """One MirroredStrategy over the 2 logical CPUs for the whole session.
-
-    Several MirroredStrategy objects in one process can collide on collective
-    instance keys (``Shape mismatch in the collective instance``): share one.
-    """
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

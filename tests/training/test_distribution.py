@@ -139,11 +139,11 @@ def test_multi_worker_strategy_times_out_when_a_peer_never_starts() -> None:
     assert elapsed < 60
 
 
-def test_distribution_info() -> None:
+def test_distribution_info(mirrored: tf.distribute.Strategy) -> None:
     info = DistributionInfo.from_strategy(tf.distribute.get_strategy())
     assert (info.num_replicas, info.num_workers, info.is_chief, info.task_type) == (1, 1, True, None)
     assert info.global_batch_size(16) == 16
-    two = DistributionInfo.from_strategy(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    two = DistributionInfo.from_strategy(mirrored)
     assert two.global_batch_size(16) == 32
     assert two.scaled_learning_rate(0.1) == pytest.approx(0.2)
     assert two.scaled_learning_rate(0.1, "none") == 0.1
@@ -169,9 +169,11 @@ def _fit_weights(strategy: tf.distribute.Strategy) -> list[np.ndarray]:
     return model.get_weights()
 
 
-def test_mirrored_two_cpus_matches_one_device() -> None:
+def test_mirrored_two_cpus_matches_one_device(mirrored: tf.distribute.Strategy) -> None:
+    # resolve_distribution([...]) builds the same strategy (checked above); training runs on
+    # the session's shared one, since two strategies running collectives in one process collide.
     one = _fit_weights(resolve_distribution("one_device"))
-    two = _fit_weights(resolve_distribution(["/cpu:0", "/cpu:1"]))
+    two = _fit_weights(mirrored)
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(one[0], keras.initializers.GlorotUniform(seed=3)((5, 4)))  # it trained

@@ -80,9 +80,9 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["lr.png"]  # no temp file left
 
 
-def test_under_mirrored_strategy() -> None:
+def test_under_mirrored_strategy(mirrored: tf.distribute.Strategy) -> None:
     x, y = _data()
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored
     with strategy.scope():
         model = _model(keras.optimizers.SGD(0.01))
     before = model.get_weights()

@@ -52,10 +52,10 @@ def test_missing_internals_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         patch_module._targets()
 
 
-def test_patch_is_scoped_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_patch_is_scoped_and_restored(monkeypatch: pytest.MonkeyPatch, mirrored: tf.distribute.Strategy) -> None:
     original_build = tf_trainer.TensorFlowTrainer.__dict__["_maybe_symbolic_build"]
     original_reduce = tf_trainer.reduce_per_replica
-    with multi_worker_patch(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])) as active:
+    with multi_worker_patch(mirrored) as active:
         assert active is False  # not multi-worker: nothing patched
         assert tf_trainer.reduce_per_replica is original_reduce
     monkeypatch.setattr(patch_module, "_is_multi_worker", lambda strategy: True)
@@ -72,14 +72,14 @@ def test_patch_is_scoped_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tf_trainer.reduce_per_replica is original_reduce
 
 
-def test_patched_functions_defer_to_originals_off_multi_worker() -> None:
+def test_patched_functions_defer_to_originals_off_multi_worker(mirrored: tf.distribute.Strategy) -> None:
     """Another model fitting on MirroredStrategy while the patch is on is unaffected."""
     patch_module._originals.update(
         maybe_symbolic_build=tf_trainer.TensorFlowTrainer.__dict__["_maybe_symbolic_build"],
         reduce_per_replica=tf_trainer.reduce_per_replica,
     )
     try:
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored
         per_replica = strategy.run(lambda: tf.constant(2.0) * tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.float32))
         out = patch_module._patched_reduce_per_replica({"loss": per_replica}, strategy, "auto")
         assert float(out["loss"]) == pytest.approx(1.0)  # mean of 0 and 2, as the original

@@ -59,8 +59,8 @@ def test_bad_arguments() -> None:
         OneCycle(1.0, 10, anneal="exp")
 
 
-def test_fit_under_mirrored_strategy_follows_the_schedule() -> None:
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def test_fit_under_mirrored_strategy_follows_the_schedule(mirrored: tf.distribute.Strategy) -> None:
+    strategy = mirrored
     s = OneCycle(0.1, total_steps=4, warmup_fraction=0.5)
     x = np.ones((16, 3), "float32")
     y = np.zeros((16, 1), "float32")

@@ -54,12 +54,11 @@ def test_same_command_finds_the_same_run_name(tmp_path: Path) -> None:
     assert names[0] == names[1]
 
 
-def test_mirrored_run_uses_global_batch_and_matches_one_device(tmp_path: Path) -> None:
-    import tensorflow as tf
+def test_mirrored_run_uses_global_batch_and_matches_one_device(tmp_path: Path, mirrored: object) -> None:
 
     data = resume_tiny.data(32)
     results = []
-    for name, dist in (("one", "auto"), ("two", tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]))):
+    for name, dist in (("one", "auto"), ("two", mirrored)):
         trainer = Trainer(resume_tiny.build, strategy=FeatureExtraction(1), distribution=dist,
                           run_dir=tmp_path, run_name=name, batch_size=8 if name == "two" else 16,
                           verbose=0, deterministic=True)

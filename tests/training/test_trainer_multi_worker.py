@@ -13,6 +13,7 @@ rotation, the common-position rule, learning-rate scaling, option errors.
 from __future__ import annotations
 
 import json
+from typing import Any
 import os
 import socket
 import subprocess
@@ -89,14 +90,13 @@ def test_workers_resume_from_the_newest_position_they_all_hold() -> None:
     assert common_position([[P(0, 1, 2), P(0, 1, 0)]]) == P(0, 1, 2)
 
 
-def test_linear_learning_rate_scaling_under_mirrored(tmp_path: Path) -> None:
-    import tensorflow as tf
+def test_linear_learning_rate_scaling_under_mirrored(tmp_path: Path, mirrored: Any) -> None:
 
     data = resume_tiny.data(32)
     rates = {}
     for mode in ("none", "linear"):
         trainer = Trainer(resume_tiny.build, strategy=FeatureExtraction(1, learning_rate=1e-3),
-                          distribution=tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]),
+                          distribution=mirrored,
                           run_dir=tmp_path, run_name=mode, batch_size=8, verbose=0,
                           scale_learning_rate=mode, feature_cache="off")
         result = trainer.fit(data)
@@ -125,8 +125,7 @@ def test_unknown_distribution_is_refused_before_training(tmp_path: Path) -> None
                 run_dir=tmp_path).fit(resume_tiny.data(16))
 
 
-def test_non_phase_strategy_cannot_be_scaled(tmp_path: Path) -> None:
-    import tensorflow as tf
+def test_non_phase_strategy_cannot_be_scaled(tmp_path: Path, mirrored: Any) -> None:
 
     class Odd:
         def phases(self, info: object) -> list[object]:
@@ -134,7 +133,7 @@ def test_non_phase_strategy_cannot_be_scaled(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="scale_learning_rate='linear' needs the strategy's phases"):
         Trainer(resume_tiny.build, strategy=Odd(), scale_learning_rate="linear", run_dir=tmp_path,
-                distribution=tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])).fit(resume_tiny.data(16))
+                distribution=mirrored).fit(resume_tiny.data(16))
 
 
 # Real multi-worker runs ---------------------------------------------------------------------
