@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 GUIDES = sorted(p.name for p in DOCS.glob("*.md") if p.name.startswith(("guide-", "getting-started")))
 CODE_GUIDES = [g for g in GUIDES if g != "guide-cli.md"]  # the CLI guide is shell only
+# Pages whose ```python blocks must run: the guides and the README's example.
+CODE_PAGES = {**{g: DOCS / g for g in CODE_GUIDES}, "README.md": REPO / "README.md"}
 MAIN_MODULES = ("backbones", "cli", "config", "data", "errors", "evaluation", "experiments",
                 "serving", "strategies", "training")
 
@@ -79,9 +81,9 @@ def python_blocks(text: str) -> list[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("guide", CODE_GUIDES)
+@pytest.mark.parametrize("guide", list(CODE_PAGES))
 def test_guide_code_runs(guide: str, mnist_dir: Path, tmp_path: Path) -> None:
-    blocks = python_blocks((DOCS / guide).read_text(encoding="utf-8"))
+    blocks = python_blocks(CODE_PAGES[guide].read_text(encoding="utf-8"))
     assert blocks, f"{guide} has no Python code"
     script = tmp_path / "guide.py"
     script.write_text("\n\n".join(blocks), encoding="utf-8")
