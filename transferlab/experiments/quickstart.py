@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from transferlab.backbones.registry import get_backbone_info
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.run_config import RunConfig
@@ -12,6 +13,7 @@ from transferlab.config.strategy_config import StrategyConfig
 from transferlab.config.training_config import TrainingConfig
 from transferlab.experiments.experiment_result import ExperimentResult
 from transferlab.experiments.run_experiment import run_experiment
+from transferlab.experiments.strategy_from_config import strategy_from_config
 
 __all__ = ["quickstart_configs", "run_quickstart", "format_quickstart_table"]
 
@@ -128,8 +130,10 @@ def format_quickstart_table(results: dict[str, ExperimentResult]) -> str:
 
 
 def _describe(config: RunConfig) -> str:
-    strategy = config.strategy
+    phases = strategy_from_config(config.strategy).phases(get_backbone_info(config.model.backbone))
+    source = "pretrained on digits 0-4" if config.model.pretrain_classes else (
+        config.model.weights or "random weights")
     return (
-        f"{config.model.backbone}, {strategy.kind}, {config.data.labels_per_class} labels per class "
-        f"of digits 5-9, {strategy.warmup_epochs + strategy.epochs} epochs"
+        f"{config.model.backbone} ({source}), {config.data.labels_per_class} labels per class of "
+        f"digits 5-9, phases: " + ", ".join(f"{p.name} {p.epochs} epochs" for p in phases)
     )
