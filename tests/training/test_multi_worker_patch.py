@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 from pathlib import Path
@@ -14,9 +15,11 @@ import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as tf_trainer
 
 from transferlab.errors import UnsupportedVersionError
-from transferlab.training import multi_worker_patch as patch_module
 from transferlab.training.launcher import launch_local
 from transferlab.training.multi_worker_patch import CHECKED_KERAS_VERSIONS, multi_worker_patch
+
+# The module, not the function of the same name that transferlab.training exports.
+patch_module = importlib.import_module("transferlab.training.multi_worker_patch")
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

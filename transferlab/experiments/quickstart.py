@@ -62,7 +62,7 @@ def quickstart_configs(
         pretrain_epochs=1 if short else 2,
     )
     training = TrainingConfig(batch_size=16, seed=seed, run_dir=run_dir)
-    epochs = 10 if short else 40
+    epochs = 20 if short else 40
     strategies = {
         "feature_extraction": StrategyConfig(
             kind="feature_extraction", epochs=epochs, learning_rate=3e-3
