@@ -32,6 +32,9 @@ def test_two_phase_run_leaves_a_readable_run_folder(tmp_path: Path) -> None:
         assert (run / name).is_file(), name
     assert (run / "checkpoints" / "last.weights.h5").is_file()
     assert (run / "checkpoints" / "best.weights.h5").is_file()
+    # TensorBoard event files, one continuous log over both phases.
+    events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
     assert not (run / "backup" / "chief").exists()  # a finished run keeps no backup
     assert [r["phase"] for r in result.rows] == ["warmup", "finetune"]
     assert [r["epoch"] for r in result.rows] == [1, 2]
