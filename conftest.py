@@ -7,6 +7,7 @@ The CPU is split into two logical devices before TensorFlow starts, so that
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,6 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 
 REPO = Path(__file__).resolve().parent
+
+# Test helpers shared by several test folders (e.g. `import http_mirror`): tests/ is not a
+# package, and --import-mode=importlib puts no test folder on sys.path.
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,18 +11,7 @@ from transferlab.data.fetch_file import fetch_file
 from transferlab.errors import ChecksumError, ConfigError, DownloadError
 
 
-def _load_helper():  # type: ignore[no-untyped-def]
-    name = "transferlab_tests_http_mirror"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("http_mirror.py"))
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-http_mirror = _load_helper()
-HttpMirror, refused_url = http_mirror.HttpMirror, http_mirror.refused_url
+from http_mirror import HttpMirror, refused_url  # tests/helpers (see the root conftest)
 
 CONTENT = bytes(range(256)) * 400  # 100 KiB
 SHA = hashlib.sha256(CONTENT).hexdigest()

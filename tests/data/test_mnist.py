@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +15,7 @@ from transferlab.data.mnist import FILES, SHA256, load_mnist
 from transferlab.errors import ChecksumError, DataFileError, DatasetNotFoundError
 
 
-def _load_helper():  # type: ignore[no-untyped-def]
-    name = "transferlab_tests_http_mirror"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("http_mirror.py"))
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-http_mirror = _load_helper()
-HttpMirror, refused_url = http_mirror.HttpMirror, http_mirror.refused_url
+from http_mirror import HttpMirror, refused_url  # tests/helpers (see the root conftest)
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -109,18 +109,10 @@ def _weights_of_another_shape(tmp: Path) -> Callable[[], Any]:
 
 
 def _http_mirror() -> Any:
-    """tests/data/http_mirror.py, loaded by path (the tests folder is not a package)."""
-    import importlib.util
-    import sys
+    """tests/helpers/http_mirror.py (on sys.path through the root conftest)."""
+    import http_mirror
 
-    name = "transferlab_tests_http_mirror"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE.parent / "data" / "http_mirror.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return http_mirror
 
 
 def _fetch_corrupt(tmp: Path) -> Callable[[], Any]:

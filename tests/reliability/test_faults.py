@@ -31,7 +31,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 runner = _load("transferlab_tests_reliability_run", HERE / "_subprocess_run.py")
-http_mirror = _load("transferlab_tests_http_mirror", HERE.parent / "data" / "http_mirror.py")
+import http_mirror  # noqa: E402  (tests/helpers, on sys.path through the root conftest)
 
 # Three kill points, each counted in steps of the start it ends (seeded, so reruns agree).
 KILLS = [int(k) for k in np.random.default_rng(20240607).integers(2, 10, size=3)]
