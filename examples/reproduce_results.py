@@ -120,8 +120,8 @@ def seed_experiments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     # 2. VGG16 on MNIST resized to 32x32x3 inside the model; random weights here (no ImageNet
     #    download on this machine), so every group trains, after a head warm-up.
     model = {"backbone": "vgg16", "input_size": [32, 32]}
-    data = {"max_train": 300 if args.short else 12000, "validation": 0.05}
-    strategy = {"kind": "fine_tune", "warmup_epochs": 1, "epochs": 1 if args.short else 3,
+    data = {"max_train": 300 if args.short else 6000, "validation": 0.05}
+    strategy = {"kind": "fine_tune", "warmup_epochs": 1, "epochs": 1 if args.short else 2,
                 "learning_rate": 1e-3, "finetune_learning_rate": 1e-4}
     runs["VGG16 fine-tuned on MNIST at 32x32x3 (random weights)"] = run_experiment(
         _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0)
