@@ -34,6 +34,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         True
         >>> target.read_bytes(), [p.name for p in target.parent.iterdir()]
         (b'data', ['a.weights.h5'])
+        >>> oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+        True
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -43,10 +45,26 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates 0600 files; give the result the mode any new file would get.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux, else by setting it and putting it back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
