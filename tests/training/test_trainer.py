@@ -102,3 +102,20 @@ def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1), run_dir=tmp_path).fit(data.images)
     with pytest.raises(ConfigError, match="`evaluate` needs a trained model"):
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1)).evaluate(data)
+
+
+def test_cosine_schedule_decays_within_each_phase(tmp_path: Path) -> None:
+    data = resume_tiny.data(32)
+    trainer = Trainer(resume_tiny.build, strategy=FineTune(epochs=2, top=1, warmup_epochs=1),
+                      run_dir=tmp_path, batch_size=8, verbose=0, schedule="cosine")
+    result = trainer.fit(data)
+    rates = [row["learning_rate"] for row in result.rows]
+    # warm-up (1 epoch) at 1e-3, then fine-tuning (2 epochs) from 1e-4: each phase decays
+    # from its own rate towards 1 % of it.
+    assert rates[0] < 1e-3 and rates[2] < rates[1] < 1e-4
+    assert rates[2] == pytest.approx(1e-6, rel=0.05)
+
+
+def test_unknown_schedule_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Unknown learning-rate `schedule`. Received: schedule='step'. Accepted: 'constant', 'cosine'"):
+        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), schedule="step")

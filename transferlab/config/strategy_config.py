@@ -32,6 +32,8 @@ class StrategyConfig(ConfigSection):
     lr_decay: float = field(1.0, "Rate factor per group going down the backbone (1: none).")
     batchnorm: str = field("frozen", "BatchNorm policy in trainable groups.",
                            choices=("frozen", "affine", "train"))
+    schedule: str = field("constant", "Rates within each phase: constant, or cosine decay to 1 %.",
+                          choices=("constant", "cosine"))
 
     def validate(self) -> None:
         if self.epochs < 1:

@@ -137,6 +137,7 @@ def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbos
         run_dir=training.run_dir,
         run_name=run_name,
         seed=training.seed,
+        schedule=config.strategy.schedule,
         deterministic=training.deterministic,
         precision=training.precision,
         batch_size=training.batch_size,

@@ -114,6 +114,9 @@ class Trainer:
         resume: Continue from the run folder's backup when there is one.
         backup_every: Back up every this many steps (and at every epoch end).
         jit_compile: ``"auto"`` (off on CPU), ``True`` or ``False``.
+        schedule: ``"constant"`` (each phase at its rates) or ``"cosine"``: within each
+            phase the rates decay along a cosine from the phase's rates to 1 % of them
+            (per-group factors kept; resumed runs continue the curve).
         verbose: Keras' progress output (``"auto"``, 0, 1, 2).
 
     Example:
@@ -147,6 +150,7 @@ class Trainer:
         resume: bool = True,
         backup_every: int | None = 50,
         jit_compile: bool | str = "auto",
+        schedule: str = "constant",
         verbose: int | str = "auto",
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -224,6 +228,15 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         self.resume = resume
         self.backup_every = backup_every
+        if schedule not in ("constant", "cosine"):
+            raise ConfigError(
+                describe(
+                    "Unknown learning-rate `schedule`",
+                    received=f"schedule={schedule!r}",
+                    accepted="'constant', 'cosine'",
+                )
+            )
+        self.schedule = schedule
         self.jit_compile = jit_compile
         self.verbose = verbose
         self.model_: keras.Model | None = None
@@ -332,6 +345,7 @@ class Trainer:
             "early_stopping": self.early_stopping,
             "reduce_lr_on_plateau": self.reduce_lr_on_plateau,
             "steps_per_epoch": self.steps_per_epoch,
+            "schedule": self.schedule,
             "backup_every": self.backup_every,
             "augment": _describe_obj(augment) if augment is not None else None,
             "train": {"examples": len(train), "image_shape": list(train.image_shape),
@@ -444,7 +458,8 @@ class Trainer:
                 continue
             with dist.scope():
                 compile_phase(model, phase, loss=self.loss, metrics=list(self.metrics),
-                              optimizer=self.optimizer, jit_compile=jit, steps_per_execution=1)
+                              optimizer=self._phase_optimizer(phase, steps), jit_compile=jit,
+                              steps_per_execution=1)
             check_trainable_state(model)
             reasons = (["feature_cache='off'"] if self.feature_cache == "off"
                        else FeatureCache.reasons_off(model, augment=augment))
@@ -538,6 +553,17 @@ class Trainer:
                 kwargs.setdefault("monitor", monitor)
                 callbacks.append(cls(**kwargs))
         return callbacks
+
+    def _phase_optimizer(self, phase: Any, steps_per_epoch: int) -> Any:
+        """The optimizer template of a phase: ``self.optimizer``, with a cosine schedule if asked."""
+        if self.schedule == "constant":
+            return self.optimizer
+        template = keras.optimizers.get(self.optimizer)
+        config = template.get_config()
+        config["learning_rate"] = keras.optimizers.schedules.CosineDecay(
+            phase.learning_rate, decay_steps=max(1, phase.epochs * steps_per_epoch), alpha=0.01
+        )
+        return type(template).from_config(config)
 
     def evaluate(self, test: LabeledImages) -> dict[str, float]:
         """Evaluates the trained model on ``test`` (raw pixels); also written to the run folder."""
