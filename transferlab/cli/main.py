@@ -21,27 +21,20 @@ training from scratch.
 
 
 def _commands() -> list[object]:
-    from transferlab.cli import data_command
+    """The command modules, in the order ``--help`` lists them."""
+    from transferlab.cli import (
+        backbones_command,
+        data_command,
+        evaluate_command,
+        launch_command,
+        lr_find_command,
+        predict_command,
+        quickstart_command,
+        train_command,
+    )
 
-    commands: list[object] = [data_command]
-    # Commands whose modules are optional at this stage of the project register only if present.
-    for name in (
-        "quickstart_command",
-        "train_command",
-        "evaluate_command",
-        "predict_command",
-        "backbones_command",
-        "lr_find_command",
-        "launch_command",
-    ):
-        try:
-            module = __import__(f"transferlab.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as error:
-            if error.name != f"transferlab.cli.{name}":
-                raise
-            continue
-        commands.append(module)
-    return commands
+    return [quickstart_command, train_command, evaluate_command, predict_command,
+            data_command, backbones_command, lr_find_command, launch_command]
 
 
 def build_parser() -> CommandParser:
