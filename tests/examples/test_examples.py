@@ -17,11 +17,12 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run_example(script: str, mnist_dir: Path, tmp_path: Path, *, timeout: float = 240) -> str:
-    """Runs ``examples/<script> --short --run-dir tmp_path``; returns its output (exit 0 asserted)."""
+def run_example(script: str, mnist_dir: Path, tmp_path: Path, *, timeout: float = 240,
+                extra: list[str] | None = None) -> str:
+    """Runs ``examples/<script> [extra] --short --run-dir tmp_path``; returns its output (exit 0 asserted)."""
     env = dict(os.environ, TRANSFERLAB_MNIST_DIR=str(mnist_dir), TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--short", "--run-dir", str(tmp_path)],
+        [sys.executable, str(EXAMPLES / script), *(extra or []), "--short", "--run-dir", str(tmp_path)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
     )
     output = process.stdout + process.stderr
@@ -147,3 +148,13 @@ def test_notebook_runs_headless(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
     assert any(re.search(r"scratch   test accuracy [01]\.\d{4}", t) for t in texts), texts
     images = [out for cell in code for out in cell.outputs if "image/png" in out.get("data", {})]
     assert len(images) == 4  # two training-curve plots, the confusion matrix, the top losses
+
+
+@pytest.mark.e2e
+def test_reproduce_results_short_writes_its_table(mnist_dir: Path, tmp_path: Path) -> None:
+    # The script behind docs/results.md, on a CI-sized run: it checks the script, not the numbers.
+    out = run_example("reproduce_results.py", mnist_dir, tmp_path, extra=["precision"])
+    assert "| precision | test accuracy | training img/s | speed vs float32 |" in out
+    assert re.search(r"\| bfloat16 \| [\d.]+ % \| \d+ \| [\d.]+x \|", out)
+    table = (tmp_path / "results" / "precision.md").read_text()
+    assert "| float32 |" in table and (tmp_path / "results" / "precision.json").is_file()
