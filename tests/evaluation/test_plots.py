@@ -45,9 +45,9 @@ def test_top_losses_png_has_content(tmp_path):
 
 def test_training_curves_png_has_content(tmp_path):
     rows = [
-        {"epoch": 0, "phase": "warmup", "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1},
-        {"epoch": 1, "phase": "finetune", "loss": 0.5, "accuracy": 0.8, "val_loss": 0.7},
-        {"epoch": 2, "phase": "finetune", "loss": 0.3, "accuracy": 0.9, "val_loss": 0.6},
+        {"epoch": 1, "phase": "warmup", "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1},
+        {"epoch": 2, "phase": "finetune", "loss": 0.5, "accuracy": 0.8, "val_loss": 0.7},
+        {"epoch": 3, "phase": "finetune", "loss": 0.3, "accuracy": 0.9, "val_loss": 0.6},
     ]
     pixels = _png_pixels(plot_training_curves(rows, tmp_path / "curves.png"))
     assert pixels.shape[1] > 600

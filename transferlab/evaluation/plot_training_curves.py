@@ -18,13 +18,13 @@ def plot_training_curves(
     """Saves loss and accuracy per epoch, one shaded band per phase.
 
     Args:
-        rows: One mapping per epoch with ``epoch``, ``phase`` and metric keys
+        rows: One mapping per epoch with ``epoch`` (counted from 1), ``phase`` and metric keys
             (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` ...), as in
             a run folder's ``metrics.json``.
         path: Where to write the PNG.
     """
     figure = new_figure(10, 4)
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    epochs = [int(r["epoch"]) for r in rows]
     for slot, metric in enumerate(("loss", "accuracy")):
         axes = figure.add_subplot(1, 2, slot + 1)
         for key in (metric, f"val_{metric}"):
