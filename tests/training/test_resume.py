@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killable_run import final_weights, run_script  # tests/helpers (see the root conftest)
 
 from transferlab.errors import ConfigError, ResumeError
 from transferlab.training.exact_backup import BackupPosition, ExactBackup
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 TOTAL_STEPS = 4 * 6  # resume_plain_worker: 2 phases x 2 epochs x 6 steps
 
 
 def _run(script: str, out: Path, *args: object) -> int:
-    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
-               TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, str(HERE / script), str(out), *map(str, args)],
-                          env=env, capture_output=True, text=True, timeout=240)
-    if proc.returncode not in (0, -9):
-        raise AssertionError(proc.stderr[-3000:])
-    return proc.returncode
+    return run_script(HERE / script, out, *args)
 
 
-def _final(out: Path) -> list[np.ndarray]:
-    with np.load(out / "final.npz") as data:
-        return [data[k] for k in sorted(data.files, key=lambda k: int(k.split("_")[1]))]
+_final = final_weights
 
 
 @pytest.fixture(scope="module")
