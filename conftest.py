@@ -48,16 +48,21 @@ def mnist_dir() -> Path:
     """The folder holding the four official MNIST files.
 
     ``TRANSFERLAB_MNIST_DIR`` if set (CI sets it), else ``../shared/data/mnist``
-    beside the checkout when it exists.
+    beside the checkout, else the Keras cache (``$KERAS_HOME/datasets`` or
+    ``~/.keras/datasets``) when it holds them (``transferlab data`` puts them there).
     """
     env = os.environ.get("TRANSFERLAB_MNIST_DIR")
-    folder = Path(env) if env else REPO.parent / "shared" / "data" / "mnist"
-    if not (folder / "train-images-idx3-ubyte.gz").is_file():
-        pytest.fail(
-            f"MNIST files not found in {folder}. Set TRANSFERLAB_MNIST_DIR to a folder "
-            "holding train-images-idx3-ubyte.gz and the three other official files."
-        )
-    return folder
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data" / "mnist",
+                                          keras_home / "datasets"]
+    for folder in candidates:
+        if (folder / "train-images-idx3-ubyte.gz").is_file():
+            return folder
+    pytest.fail(
+        f"MNIST files not found in {', '.join(map(str, candidates))}. Set TRANSFERLAB_MNIST_DIR "
+        "to a folder holding train-images-idx3-ubyte.gz and the three other official files "
+        "(or run `transferlab data` once online to download them into the Keras cache)."
+    )
 
 # `python -m transferlab` entry point: importing it runs the CLI, so doctest collection skips it.
 collect_ignore = ["transferlab/__main__.py"]
