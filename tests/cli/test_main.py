@@ -63,3 +63,12 @@ def test_python_dash_m_runs_the_cli():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("transferlab ")
+
+
+def test_unknown_flag_of_a_command_points_at_that_commands_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--bogus"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "transferlab train: error: unrecognized arguments: --bogus (see `transferlab train --help`)\n"
+    )

@@ -48,6 +48,8 @@ def build_parser() -> CommandParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=CommandParser)
     for module in _commands():
         module.register(subparsers)  # type: ignore[attr-defined]
+    for command_parser in subparsers.choices.values():
+        command_parser.set_defaults(command_parser=command_parser)
     return parser
 
 
@@ -81,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command's own parser, so the hint names its --help
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
