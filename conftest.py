@@ -25,9 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
     import tensorflow as tf
 
     cpus = tf.config.list_physical_devices("CPU")
-    tf.config.set_logical_device_configuration(
-        cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
-    )
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +51,7 @@ def mnist_dir() -> Path:
     """
     env = os.environ.get("TRANSFERLAB_MNIST_DIR")
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data" / "mnist",
-                                          keras_home / "datasets"]
+    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data" / "mnist", keras_home / "datasets"]
     for folder in candidates:
         if (folder / "train-images-idx3-ubyte.gz").is_file():
             return folder
@@ -63,6 +60,7 @@ def mnist_dir() -> Path:
         "to a folder holding train-images-idx3-ubyte.gz and the three other official files "
         "(or run `transferlab data` once online to download them into the Keras cache)."
     )
+
 
 # `python -m transferlab` entry point: importing it runs the CLI, so doctest collection skips it.
 collect_ignore = ["transferlab/__main__.py"]

@@ -34,13 +34,13 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from transferlab.backbones import build_classifier  # noqa: E402
-from transferlab.backbones.alexnet import alexnet  # noqa: E402
+from transferlab.backbones import build_classifier
+from transferlab.backbones.alexnet import alexnet
 
 BATCH = 64
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -143,11 +143,18 @@ def scaling(short: bool) -> list[dict[str, Any]]:
         flops = forward_flops(model.backbone) + forward_flops(model.head)
         x = tf.constant(rng.integers(0, 256, (batch, size, size, 3)).astype("float32"))
         seconds = forward_seconds(model, x, budget)
-        rows.append({
-            "axis": axis, "size": size, "batch": batch, "forward_gflop_per_image": flops / 1e9,
-            "ms_per_batch": 1000 * seconds, "img_s": batch / seconds,
-            "gflop_s": batch * flops / seconds / 1e9, "peak_rss_mb": peak_rss_mb(),
-        })
+        rows.append(
+            {
+                "axis": axis,
+                "size": size,
+                "batch": batch,
+                "forward_gflop_per_image": flops / 1e9,
+                "ms_per_batch": 1000 * seconds,
+                "img_s": batch / seconds,
+                "gflop_s": batch * flops / seconds / 1e9,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
         print(f"done: {axis} {size}x{size} batch {batch}", file=sys.stderr)
     return rows
 
@@ -189,10 +196,34 @@ def main(argv: list[str] | None = None) -> int:
         return main_scaling(args)
     steps, runs = (5, 3) if args.short else (20, 5)
     cases = [
-        {"label": "AlexNet 28x28 (trained)", "backbone": "alexnet", "size": (28, 28), "frozen": False, "steps": steps * 4},
-        {"label": "VGG16 32x32 frozen", "backbone": "vgg16", "size": (32, 32), "frozen": True, "steps": steps * 2},
-        {"label": "VGG16 32x32 fine-tune", "backbone": "vgg16", "size": (32, 32), "frozen": False, "steps": max(2, steps // 2)},
-        {"label": "InceptionV3 75x75 frozen", "backbone": "inception_v3", "size": (75, 75), "frozen": True, "steps": steps * 2},
+        {
+            "label": "AlexNet 28x28 (trained)",
+            "backbone": "alexnet",
+            "size": (28, 28),
+            "frozen": False,
+            "steps": steps * 4,
+        },
+        {
+            "label": "VGG16 32x32 frozen",
+            "backbone": "vgg16",
+            "size": (32, 32),
+            "frozen": True,
+            "steps": steps * 2,
+        },
+        {
+            "label": "VGG16 32x32 fine-tune",
+            "backbone": "vgg16",
+            "size": (32, 32),
+            "frozen": False,
+            "steps": max(2, steps // 2),
+        },
+        {
+            "label": "InceptionV3 75x75 frozen",
+            "backbone": "inception_v3",
+            "size": (75, 75),
+            "frozen": True,
+            "steps": steps * 2,
+        },
     ]
     started = time.time()
     matmul = matmul_gflops()
@@ -204,14 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done: {row['case']} ({time.time() - started:.0f} s)", file=sys.stderr)
     matmul_after = matmul_gflops()
 
-    print(f"\nbatch {BATCH}, {'short' if args.short else 'full'} mode, "
-          f"matmul fp32 {matmul:.0f} GFLOP/s (again at the end: {matmul_after:.0f})\n")
-    print("| case | fwd MFLOP/img | Keras img/s | transferlab img/s | ratio | transferlab GFLOP/s | % of matmul |")
+    print(
+        f"\nbatch {BATCH}, {'short' if args.short else 'full'} mode, "
+        f"matmul fp32 {matmul:.0f} GFLOP/s (again at the end: {matmul_after:.0f})\n"
+    )
+    print(
+        "| case | fwd MFLOP/img | Keras img/s | transferlab img/s | ratio | transferlab GFLOP/s | % of matmul |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['case']} | {r['forward_mflop']:.1f} | {r['keras_img_s']:.0f} | "
-              f"{r['transferlab_img_s']:.0f} | {r['ratio']:.2f} | {r['transferlab_gflop_s']:.0f} | "
-              f"{r['pct_of_matmul']:.0f} |")
+        print(
+            f"| {r['case']} | {r['forward_mflop']:.1f} | {r['keras_img_s']:.0f} | "
+            f"{r['transferlab_img_s']:.0f} | {r['ratio']:.2f} | {r['transferlab_gflop_s']:.0f} | "
+            f"{r['pct_of_matmul']:.0f} |"
+        )
     out_dir = Path(__file__).resolve().parent / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -242,18 +279,26 @@ def main_scaling(args: argparse.Namespace) -> int:
     matmul = matmul_gflops()
     rows = scaling(args.short)
     matmul_after = matmul_gflops()
-    print(f"\nVGG16 forward (inference), {'short' if args.short else 'full'} mode, "
-          f"matmul fp32 {matmul:.0f} GFLOP/s (again at the end: {matmul_after:.0f})\n")
+    print(
+        f"\nVGG16 forward (inference), {'short' if args.short else 'full'} mode, "
+        f"matmul fp32 {matmul:.0f} GFLOP/s (again at the end: {matmul_after:.0f})\n"
+    )
     print("| varies | input | batch | GFLOP/img | ms/batch | img/s | GFLOP/s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['axis']} | {r['size']}x{r['size']}x3 | {r['batch']} | {r['forward_gflop_per_image']:.3f} "
-              f"| {r['ms_per_batch']:.1f} | {r['img_s']:.1f} | {r['gflop_s']:.0f} | {r['peak_rss_mb']:.0f} |")
+        print(
+            f"| {r['axis']} | {r['size']}x{r['size']}x3 | {r['batch']} | {r['forward_gflop_per_image']:.3f} "
+            f"| {r['ms_per_batch']:.1f} | {r['img_s']:.1f} | {r['gflop_s']:.0f} | {r['peak_rss_mb']:.0f} |"
+        )
     out_dir = Path(__file__).resolve().parent / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    payload = {"mode": "short" if args.short else "full", "matmul_gflop_s": [matmul, matmul_after],
-               "seconds": time.time() - started, "rows": rows}
+    payload = {
+        "mode": "short" if args.short else "full",
+        "matmul_gflop_s": [matmul, matmul_after],
+        "seconds": time.time() - started,
+        "rows": rows,
+    }
     _write(out_dir / f"backbone_scaling-{stamp}.json", payload, args.json)
     return 0
 

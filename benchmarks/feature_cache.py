@@ -50,8 +50,9 @@ def _run(train: Any, test: Any, *, epochs: int, cache: str, precision: str, root
     from transferlab.training.trainer import Trainer
 
     def build(precision: str) -> Any:
-        return build_classifier("vgg16", 10, input_shape=(28, 28, 1), input_size=(32, 32),
-                                precision=precision)
+        return build_classifier(
+            "vgg16", 10, input_shape=(28, 28, 1), input_size=(32, 32), precision=precision
+        )
 
     import keras
 
@@ -68,9 +69,18 @@ def _run(train: Any, test: Any, *, epochs: int, cache: str, precision: str, root
 
     FeatureCache.features = timed_features  # type: ignore[method-assign]
     try:
-        trainer = Trainer(build, strategy=FeatureExtraction(epochs, learning_rate=1e-3), run_dir=root,
-                          run_name=f"{cache}-{precision}-{epochs}", batch_size=64, verbose=0,
-                          precision=precision, feature_cache=cache, resume=False, backup_every=None)
+        trainer = Trainer(
+            build,
+            strategy=FeatureExtraction(epochs, learning_rate=1e-3),
+            run_dir=root,
+            run_name=f"{cache}-{precision}-{epochs}",
+            batch_size=64,
+            verbose=0,
+            precision=precision,
+            feature_cache=cache,
+            resume=False,
+            backup_every=None,
+        )
         start = time.perf_counter()
         result = trainer.fit(train)
         fit_seconds = time.perf_counter() - start
@@ -81,7 +91,9 @@ def _run(train: Any, test: Any, *, epochs: int, cache: str, precision: str, root
     steady = epoch_seconds[1:] or epoch_seconds
     test_metrics = trainer.evaluate(test)
     return {
-        "cache": cache, "precision": precision, "epochs": epochs,
+        "cache": cache,
+        "precision": precision,
+        "epochs": epochs,
         "feature_cache": result.feature_cache,
         "extraction_seconds": round(extraction[0], 3),
         "epoch_seconds": epoch_seconds,
@@ -104,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     from transferlab.data.mnist import load_mnist
 
     started = time.perf_counter()
-    splits = load_mnist(os.environ.get("TRANSFERLAB_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"),
-                        download=False, progress=False)
+    splits = load_mnist(
+        os.environ.get(
+            "TRANSFERLAB_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+        ),
+        download=False,
+        progress=False,
+    )
     n = args.images or (10_000 if args.full else 320)
     train, test = splits.train.take(range(n)), splits.test.take(range(min(n, 2_000)))
     root = tempfile.mkdtemp(prefix="tl-bench-")
@@ -125,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| cache {r['cache']} | {r['precision']} | {r['epochs']} | {r['extraction_seconds']} "
-                     f"| {r['training_seconds']} | {r['fixed_seconds']} | {r['fit_seconds']} "
-                     f"| {r['images_per_second_epoch']} | {r['test_accuracy']} |")
+        lines.append(
+            f"| cache {r['cache']} | {r['precision']} | {r['epochs']} | {r['extraction_seconds']} "
+            f"| {r['training_seconds']} | {r['fixed_seconds']} | {r['fit_seconds']} "
+            f"| {r['images_per_second_epoch']} | {r['test_accuracy']} |"
+        )
     lines += [
         "",
         f"- Frozen-backbone training, {args.epochs} epochs, cached vs uncached (cached side includes "
@@ -142,14 +161,23 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    payload = {"images": n, "epochs": args.epochs, "ratio": ratio, "fit_ratio": fit_ratio,
-               "bf16_speedup": bf16_speedup, "seconds": time.perf_counter() - started, "runs": rows}
+    payload = {
+        "images": n,
+        "epochs": args.epochs,
+        "ratio": ratio,
+        "fit_ratio": fit_ratio,
+        "bf16_speedup": bf16_speedup,
+        "seconds": time.perf_counter() - started,
+        "runs": rows,
+    }
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    for path, content in ((out / f"feature_cache-{stamp}.md", text),
-                          (out / f"feature_cache-{stamp}.json", json.dumps(payload, indent=2)),
-                          *(((Path(args.json), json.dumps(payload, indent=2)),) if args.json else ())):
+    for path, content in (
+        (out / f"feature_cache-{stamp}.md", text),
+        (out / f"feature_cache-{stamp}.json", json.dumps(payload, indent=2)),
+        *(((Path(args.json), json.dumps(payload, indent=2)),) if args.json else ()),
+    ):
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(content)
         os.replace(tmp, path)

@@ -35,9 +35,9 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -182,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_images_per_s_runs": [round(pipe_raw, 1), round(pipe_raw_again, 1)],
         "pipeline_with_adaptation_images_per_s": round(pipe, 1),
         "consumers": {
-            label: {"training_images_per_s": round(rate, 1), "ratio": round(pipeline / rate, 2),
-                    "ratio_with_adaptation_in_pipeline": round(pipe / rate, 2)}
+            label: {
+                "training_images_per_s": round(rate, 1),
+                "ratio": round(pipeline / rate, 2),
+                "ratio_with_adaptation_in_pipeline": round(pipe / rate, 2),
+            }
             for label, rate in consumers.items()
         },
         "fit_calls": {k: [round(t, 3) for t in v] for k, v in times.items()},
@@ -196,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("| measure | value |")
     print("|---|---|")
-    print(f"| pipeline as the Trainer feeds it (shuffle + standard augmentation, raw 28x28x1), img/s "
-          f"| {pipeline:,.0f} (runs: {pipe_raw:,.0f}, {pipe_raw_again:,.0f}) |")
+    print(
+        f"| pipeline as the Trainer feeds it (shuffle + standard augmentation, raw 28x28x1), img/s "
+        f"| {pipeline:,.0f} (runs: {pipe_raw:,.0f}, {pipe_raw_again:,.0f}) |"
+    )
     print(f"| same pipeline + adaptation to 32x32x3 mapped into it, img/s | {pipe:,.0f} |")
     for label, rate in consumers.items():
         print(f"| model training: {label}, img/s | {rate:,.0f} |")

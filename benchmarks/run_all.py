@@ -61,23 +61,40 @@ def run_benchmark(name: str, args: list[str], logs: Path) -> dict[str, Any]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(HERE.parent))
     start = time.perf_counter()
     with open(log, "w") as handle:
-        proc = subprocess.Popen([sys.executable, str(HERE / args[0]), *args[1:], "--json", str(out)],
-                                stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=HERE.parent)
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / args[0]), *args[1:], "--json", str(out)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=HERE.parent,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
-    print(f"{name}: exit {proc.returncode} in {seconds:.0f} s, peak RSS {usage.ru_maxrss / 1024:.0f} MB",
-          file=sys.stderr)
+    print(
+        f"{name}: exit {proc.returncode} in {seconds:.0f} s, peak RSS {usage.ru_maxrss / 1024:.0f} MB",
+        file=sys.stderr,
+    )
     if proc.returncode != 0 or not out.is_file():
         tail = log.read_text(errors="replace")[-2000:]
         raise SystemExit(f"benchmark {name} failed (exit {proc.returncode}); end of {log}:\n{tail}")
-    return {"result": json.loads(out.read_text()), "seconds": seconds,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "command": " ".join(args)}
+    return {
+        "result": json.loads(out.read_text()),
+        "seconds": seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "command": " ".join(args),
+    }
 
 
 def _row(measure: str, value: str, baseline: str, ratio: str, goal: str, rss: float | None) -> dict[str, Any]:
-    return {"measure": measure, "value": value, "baseline": baseline, "ratio": ratio, "goal": goal,
-            "peak_rss_mb": None if rss is None else round(rss)}
+    return {
+        "measure": measure,
+        "value": value,
+        "baseline": baseline,
+        "ratio": ratio,
+        "goal": goal,
+        "peak_rss_mb": None if rss is None else round(rss),
+    }
 
 
 def summarize(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,63 +104,137 @@ def summarize(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     res = bt["result"]
     mm = res["matmul_gflop_s"]
     for r in res["rows"]:
-        rows.append(_row(f"train img/s, {r['case']}: transferlab vs hand-written Keras",
-                         f"{r['transferlab_img_s']:.0f}", f"{r['keras_img_s']:.0f}",
-                         f"{r['ratio']:.2f}x", ">= 1.0x", bt["peak_rss_mb"]))
+        rows.append(
+            _row(
+                f"train img/s, {r['case']}: transferlab vs hand-written Keras",
+                f"{r['transferlab_img_s']:.0f}",
+                f"{r['keras_img_s']:.0f}",
+                f"{r['ratio']:.2f}x",
+                ">= 1.0x",
+                bt["peak_rss_mb"],
+            )
+        )
     for r in res["rows"]:
-        rows.append(_row(f"achieved GFLOP/s, {r['case']} ({r['forward_mflop']:.0f} MFLOP fwd/img) vs fp32 matmul",
-                         f"{r['transferlab_gflop_s']:.0f}", f"{mm[0]:.0f} (end: {mm[1]:.0f})",
-                         f"{r['pct_of_matmul']:.0f} %", "-", bt["peak_rss_mb"]))
+        rows.append(
+            _row(
+                f"achieved GFLOP/s, {r['case']} ({r['forward_mflop']:.0f} MFLOP fwd/img) vs fp32 matmul",
+                f"{r['transferlab_gflop_s']:.0f}",
+                f"{mm[0]:.0f} (end: {mm[1]:.0f})",
+                f"{r['pct_of_matmul']:.0f} %",
+                "-",
+                bt["peak_rss_mb"],
+            )
+        )
     pt = runs["pipeline_throughput"]
     res = pt["result"]
     for label, c in res["consumers"].items():
-        rows.append(_row(f"input pipeline img/s vs model training img/s ({label})",
-                         f"{res['pipeline_images_per_s']:.0f}", f"{c['training_images_per_s']:.0f}",
-                         f"{c['ratio']:.1f}x", ">= 10x", pt["peak_rss_mb"]))
+        rows.append(
+            _row(
+                f"input pipeline img/s vs model training img/s ({label})",
+                f"{res['pipeline_images_per_s']:.0f}",
+                f"{c['training_images_per_s']:.0f}",
+                f"{c['ratio']:.1f}x",
+                ">= 10x",
+                pt["peak_rss_mb"],
+            )
+        )
     for label, c in res["consumers"].items():
-        rows.append(_row(f"pipeline + adaptation to 32x32x3 in tf.data vs model ({label})",
-                         f"{res['pipeline_with_adaptation_images_per_s']:.0f}",
-                         f"{c['training_images_per_s']:.0f}",
-                         f"{c['ratio_with_adaptation_in_pipeline']:.1f}x", "-", pt["peak_rss_mb"]))
+        rows.append(
+            _row(
+                f"pipeline + adaptation to 32x32x3 in tf.data vs model ({label})",
+                f"{res['pipeline_with_adaptation_images_per_s']:.0f}",
+                f"{c['training_images_per_s']:.0f}",
+                f"{c['ratio_with_adaptation_in_pipeline']:.1f}x",
+                "-",
+                pt["peak_rss_mb"],
+            )
+        )
     idle = res["fit_calls_idle_past_2_5_s"]
     calls = len(res["fit_calls"]["library"])
-    rows.append(_row("fit() calls idling past 2.5 s: library pipeline vs plain tf.data",
-                     f"{idle['library']} of {calls}", f"{idle['plain']} of {calls}", "-", "0", pt["peak_rss_mb"]))
+    rows.append(
+        _row(
+            "fit() calls idling past 2.5 s: library pipeline vs plain tf.data",
+            f"{idle['library']} of {calls}",
+            f"{idle['plain']} of {calls}",
+            "-",
+            "0",
+            pt["peak_rss_mb"],
+        )
+    )
     fc = runs["feature_cache"]
     res = fc["result"]
     off32, on32, on16, off16 = res["runs"]
-    rows.append(_row(f"frozen VGG16@32 training, {res['epochs']} epochs, {res['images']} images: "
-                     "uncached s vs cached s (incl. one extraction)",
-                     f"{off32['training_seconds']:.1f} s", f"{on32['training_seconds']:.1f} s "
-                     f"(extraction {on32['extraction_seconds']:.1f} s)",
-                     f"{res['ratio']:.1f}x", ">= 10x", fc["peak_rss_mb"]))
-    rows.append(_row("same, whole fit() calls (fixed costs: build, compile, run folder, save)",
-                     f"{off32['fit_seconds']:.1f} s (fixed {off32['fixed_seconds']:.1f} s)",
-                     f"{on32['fit_seconds']:.1f} s (fixed {on32['fixed_seconds']:.1f} s)",
-                     f"{res['fit_ratio']:.2f}x", "-", fc["peak_rss_mb"]))
-    rows.append(_row("frozen VGG16@32 epoch img/s: bfloat16 vs float32 (uncached)",
-                     f"{off16['images_per_second_epoch']:.0f}", f"{off32['images_per_second_epoch']:.0f}",
-                     f"{res['bf16_speedup']:.2f}x", "-", fc["peak_rss_mb"]))
-    rows.append(_row(f"test accuracy after {res['epochs']} cached epochs: bfloat16 vs float32",
-                     f"{on16['test_accuracy']:.4f}", f"{on32['test_accuracy']:.4f}",
-                     f"{on16['test_accuracy'] - on32['test_accuracy']:+.4f}", "-", fc["peak_rss_mb"]))
+    rows.append(
+        _row(
+            f"frozen VGG16@32 training, {res['epochs']} epochs, {res['images']} images: "
+            "uncached s vs cached s (incl. one extraction)",
+            f"{off32['training_seconds']:.1f} s",
+            f"{on32['training_seconds']:.1f} s (extraction {on32['extraction_seconds']:.1f} s)",
+            f"{res['ratio']:.1f}x",
+            ">= 10x",
+            fc["peak_rss_mb"],
+        )
+    )
+    rows.append(
+        _row(
+            "same, whole fit() calls (fixed costs: build, compile, run folder, save)",
+            f"{off32['fit_seconds']:.1f} s (fixed {off32['fixed_seconds']:.1f} s)",
+            f"{on32['fit_seconds']:.1f} s (fixed {on32['fixed_seconds']:.1f} s)",
+            f"{res['fit_ratio']:.2f}x",
+            "-",
+            fc["peak_rss_mb"],
+        )
+    )
+    rows.append(
+        _row(
+            "frozen VGG16@32 epoch img/s: bfloat16 vs float32 (uncached)",
+            f"{off16['images_per_second_epoch']:.0f}",
+            f"{off32['images_per_second_epoch']:.0f}",
+            f"{res['bf16_speedup']:.2f}x",
+            "-",
+            fc["peak_rss_mb"],
+        )
+    )
+    rows.append(
+        _row(
+            f"test accuracy after {res['epochs']} cached epochs: bfloat16 vs float32",
+            f"{on16['test_accuracy']:.4f}",
+            f"{on32['test_accuracy']:.4f}",
+            f"{on16['test_accuracy'] - on32['test_accuracy']:+.4f}",
+            "-",
+            fc["peak_rss_mb"],
+        )
+    )
     sc = runs["scaling"]
     res = sc["result"]
     by_size = [r for r in res["rows"] if r["axis"] == "input size"]
     by_batch = [r for r in res["rows"] if r["axis"] == "batch size"]
     base = by_size[0]
     for r in by_size:
-        rows.append(_row(f"VGG16 forward, batch {r['batch']}, {r['size']}x{r['size']}x3 vs "
-                         f"{base['size']}x{base['size']}x3: ms/batch (FLOP ratio "
-                         f"{r['forward_gflop_per_image'] / base['forward_gflop_per_image']:.1f}x)",
-                         f"{r['ms_per_batch']:.0f} ms ({r['gflop_s']:.0f} GFLOP/s)",
-                         f"{base['ms_per_batch']:.0f} ms", f"{r['ms_per_batch'] / base['ms_per_batch']:.1f}x",
-                         "-", r["peak_rss_mb"]))
+        rows.append(
+            _row(
+                f"VGG16 forward, batch {r['batch']}, {r['size']}x{r['size']}x3 vs "
+                f"{base['size']}x{base['size']}x3: ms/batch (FLOP ratio "
+                f"{r['forward_gflop_per_image'] / base['forward_gflop_per_image']:.1f}x)",
+                f"{r['ms_per_batch']:.0f} ms ({r['gflop_s']:.0f} GFLOP/s)",
+                f"{base['ms_per_batch']:.0f} ms",
+                f"{r['ms_per_batch'] / base['ms_per_batch']:.1f}x",
+                "-",
+                r["peak_rss_mb"],
+            )
+        )
     base = by_batch[0]
     for r in by_batch:
-        rows.append(_row(f"VGG16 forward, 32x32x3, batch {r['batch']} vs batch {base['batch']}: img/s",
-                         f"{r['img_s']:.0f} ({r['ms_per_batch']:.0f} ms/batch)",
-                         f"{base['img_s']:.0f}", f"{r['img_s'] / base['img_s']:.2f}x", "-", r["peak_rss_mb"]))
+        rows.append(
+            _row(
+                f"VGG16 forward, 32x32x3, batch {r['batch']} vs batch {base['batch']}: img/s",
+                f"{r['img_s']:.0f} ({r['ms_per_batch']:.0f} ms/batch)",
+                f"{base['img_s']:.0f}",
+                f"{r['img_s'] / base['img_s']:.2f}x",
+                "-",
+                r["peak_rss_mb"],
+            )
+        )
     return rows
 
 
@@ -160,13 +251,19 @@ def to_markdown(summary: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in summary["rows"]:
-        lines.append(f"| {r['measure']} | {r['value']} | {r['baseline']} | {r['ratio']} | {r['goal']} "
-                     f"| {r['peak_rss_mb'] if r['peak_rss_mb'] is not None else '-'} |")
+        lines.append(
+            f"| {r['measure']} | {r['value']} | {r['baseline']} | {r['ratio']} | {r['goal']} "
+            f"| {r['peak_rss_mb'] if r['peak_rss_mb'] is not None else '-'} |"
+        )
     lines += ["", "| benchmark (subprocess) | command | seconds | peak RSS MB |", "|---|---|---:|---:|"]
     for name, run in summary["runs"].items():
         lines.append(f"| {name} | `{run['command']}` | {run['seconds']:.0f} | {run['peak_rss_mb']:.0f} |")
-    lines += ["", "Peak RSS is per benchmark process (ru_maxrss); in the scaling rows it is the "
-              "process's peak so far, after that step (steps run from small to large).", ""]
+    lines += [
+        "",
+        "Peak RSS is per benchmark process (ru_maxrss); in the scaling rows it is the "
+        "process's peak so far, after that step (steps run from small to large).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -200,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "mode": "short" if args.short else "full",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average "
-                   f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
         "tensorflow": tf.__version__,
         "matmul_gflop_s": {"start": matmul_start, "end": matmul_end},
         "runs": runs,

@@ -55,8 +55,11 @@ def api_modules() -> list[str]:
     import transferlab
 
     # `errors` is in transferlab.__all__ already, so pdoc documents it with the package.
-    names = sorted(m.name for m in pkgutil.iter_modules(transferlab.__path__)
-                   if not m.name.startswith("_") and m.name not in transferlab.__all__)
+    names = sorted(
+        m.name
+        for m in pkgutil.iter_modules(transferlab.__path__)
+        if not m.name.startswith("_") and m.name not in transferlab.__all__
+    )
     return ["transferlab", *(f"transferlab.{name}" for name in names)]
 
 

@@ -28,10 +28,14 @@ TARGET_DIGITS = [5, 6, 7, 8, 9]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true",
-                        help="CI-sized run: a few hundred images, a narrow AlexNet, 1 source epoch")
-    parser.add_argument("--run-dir", default=None,
-                        help="folder for the run folders (default: a new temporary folder)")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="CI-sized run: a few hundred images, a narrow AlexNet, 1 source epoch",
+    )
+    parser.add_argument(
+        "--run-dir", default=None, help="folder for the run folders (default: a new temporary folder)"
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -55,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     source = tl.Trainer(
         lambda: tl.build_classifier("alexnet", len(SOURCE_DIGITS), width=width),
         strategy=tl.FineTune(source_epochs, learning_rate=1e-3, batchnorm="train"),
-        run_dir=run_dir, run_name="source-digits-0-4", batch_size=64, seed=0, verbose=verbose,
+        run_dir=run_dir,
+        run_name="source-digits-0-4",
+        batch_size=64,
+        seed=0,
+        verbose=verbose,
     )
     pretrained = source.fit(source_train).model
     backbone_file = tl.save_backbone(pretrained, run_dir / "alexnet-digits-0-4.weights.h5")
@@ -63,17 +71,21 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. The target task: a new head on the pretrained, frozen backbone.
     transfer = tl.Trainer(
-        lambda: tl.build_classifier("alexnet", len(TARGET_DIGITS), width=width,
-                                    weights=str(backbone_file)),
+        lambda: tl.build_classifier("alexnet", len(TARGET_DIGITS), width=width, weights=str(backbone_file)),
         strategy=tl.FeatureExtraction(head_epochs, learning_rate=1e-3),
-        run_dir=run_dir, run_name="transfer-digits-5-9", batch_size=64, seed=0, verbose=verbose,
+        run_dir=run_dir,
+        run_name="transfer-digits-5-9",
+        batch_size=64,
+        seed=0,
+        verbose=verbose,
     )
     result = transfer.fit(target_train)
     model = result.model
 
     # The backbone really stayed frozen: its weights equal the pretrained ones.
-    unchanged = all(np.array_equal(a, b) for a, b in
-                    zip(pretrained.backbone.get_weights(), model.backbone.get_weights()))
+    unchanged = all(
+        np.array_equal(a, b) for a, b in zip(pretrained.backbone.get_weights(), model.backbone.get_weights())
+    )
     print(f"backbone weights unchanged by feature extraction: {unchanged}")
     print(f"feature cache: {result.feature_cache}")
 

@@ -26,8 +26,8 @@ HERE = Path(__file__).resolve().parent
 
 # What --short changes (the same keys as `transferlab train` flags, dotted).
 SHORT = {
-    "data.max_train": 300,          # at most 300 source images for the pretraining
-    "model.width": 0.25,            # a narrow AlexNet
+    "data.max_train": 300,  # at most 300 source images for the pretraining
+    "model.width": 0.25,  # a narrow AlexNet
     "model.pretrain_epochs": 1,
     "strategy.warmup_epochs": 2,
     "strategy.epochs": 2,
@@ -36,10 +36,14 @@ SHORT = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="CI-sized run: " + ", ".join(
-        f"{key}={value}" for key, value in SHORT.items()))
-    parser.add_argument("--run-dir", default=None,
-                        help="folder for the run folders (default: a new temporary folder)")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="CI-sized run: " + ", ".join(f"{key}={value}" for key, value in SHORT.items()),
+    )
+    parser.add_argument(
+        "--run-dir", default=None, help="folder for the run folders (default: a new temporary folder)"
+    )
     args = parser.parse_args(argv)
 
     import transferlab as tl
@@ -52,13 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         config = config.with_overrides(overrides)
         result = tl.run_experiment(config, verbose=0 if args.short else 2)
         results[name] = result
-        print(f"{name}: test accuracy {result.test_accuracy:.4f} on {len(result.report.labels)} "
-              f"test images ({result.train_seconds:.1f} s); run folder {result.run_dir}")
+        print(
+            f"{name}: test accuracy {result.test_accuracy:.4f} on {len(result.report.labels)} "
+            f"test images ({result.train_seconds:.1f} s); run folder {result.run_dir}"
+        )
 
     transfer = results["few_shot_transfer"].test_accuracy
     scratch = results["scratch_baseline"].test_accuracy
-    print(f"transfer {transfer:.4f} vs scratch {scratch:.4f} "
-          f"({transfer - scratch:+.4f}) with 10 labels per class")
+    print(
+        f"transfer {transfer:.4f} vs scratch {scratch:.4f} "
+        f"({transfer - scratch:+.4f}) with 10 labels per class"
+    )
     return 0
 
 

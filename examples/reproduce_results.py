@@ -28,22 +28,36 @@ SOURCE, TARGET = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
 FEW_SHOT = {
     "feature extraction": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
     "fine-tune (warm-up, then all groups)": {
-        "kind": "fine_tune", "warmup_epochs": 20, "epochs": 20, "learning_rate": 3e-3,
-        "finetune_learning_rate": 1e-3, "batchnorm": "train"},
+        "kind": "fine_tune",
+        "warmup_epochs": 20,
+        "epochs": 20,
+        "learning_rate": 3e-3,
+        "finetune_learning_rate": 1e-3,
+        "batchnorm": "train",
+    },
     "gradual unfreezing, per-layer rates (decay 0.5)": {
-        "kind": "gradual", "warmup_epochs": 20, "epochs": 4, "learning_rate": 3e-3,
-        "finetune_learning_rate": 1e-3, "lr_decay": 0.5},
+        "kind": "gradual",
+        "warmup_epochs": 20,
+        "epochs": 4,
+        "learning_rate": 3e-3,
+        "finetune_learning_rate": 1e-3,
+        "lr_decay": 0.5,
+    },
     "scratch (same labels, random weights)": {
-        "kind": "scratch", "warmup_epochs": 0, "epochs": 40, "learning_rate": 1e-3},
+        "kind": "scratch",
+        "warmup_epochs": 0,
+        "epochs": 40,
+        "learning_rate": 1e-3,
+    },
 }
 
 
-def _config(data: dict[str, Any], model: dict[str, Any], strategy: dict[str, Any],
-            training: dict[str, Any]) -> Any:
+def _config(
+    data: dict[str, Any], model: dict[str, Any], strategy: dict[str, Any], training: dict[str, Any]
+) -> Any:
     from transferlab.config import RunConfig
 
-    return RunConfig.from_mapping(
-        {"data": data, "model": model, "strategy": strategy, "training": training})
+    return RunConfig.from_mapping({"data": data, "model": model, "strategy": strategy, "training": training})
 
 
 def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -57,21 +71,26 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         for k in ks:
             for method, strategy in FEW_SHOT.items():
                 scratch = strategy["kind"] == "scratch"
-                model = {"backbone": "alexnet", "pretrain_classes": [] if scratch else SOURCE,
-                         "pretrain_epochs": 2}
+                model = {
+                    "backbone": "alexnet",
+                    "pretrain_classes": [] if scratch else SOURCE,
+                    "pretrain_epochs": 2,
+                }
                 data = {"classes": TARGET, "labels_per_class": k}
                 strategy = dict(strategy)
                 if args.short:
                     model.update(width=0.25, pretrain_epochs=1)
                     data["max_train"] = 500
                     strategy.update({key: 2 for key in ("epochs", "warmup_epochs") if key in strategy})
-                result = run_experiment(_config(
-                    data, model, strategy,
-                    {"batch_size": 16, "seed": seed, "run_dir": str(args.run_dir)}), verbose=0)
+                result = run_experiment(
+                    _config(
+                        data, model, strategy, {"batch_size": 16, "seed": seed, "run_dir": str(args.run_dir)}
+                    ),
+                    verbose=0,
+                )
                 raw[method][k].append(result.test_accuracy)
                 print(f"  seed {seed}, k={k:<3} {method:<50} {result.test_accuracy:.4f}", flush=True)
-    lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |",
-             "|---|" + "---|" * len(ks)]
+    lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
     for method, by_k in raw.items():
         cells = []
         for k in ks:
@@ -79,8 +98,10 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             spread = statistics.pstdev(values) if len(values) > 1 else 0.0
             cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    note = (f"Test accuracy (%) on all {4861} test images of digits 5-9, mean ± standard deviation "
-            f"over seeds {seeds}; k labelled training images per class.")
+    note = (
+        f"Test accuracy (%) on all {4861} test images of digits 5-9, mean ± standard deviation "
+        f"over seeds {seeds}; k labelled training images per class."
+    )
     return note + "\n\n" + "\n".join(lines), {"seeds": seeds, "accuracy": raw}
 
 
@@ -90,18 +111,29 @@ def alexnet_scratch(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
     data: dict[str, Any] = {"augment": "standard", "validation": 0.05}
     model: dict[str, Any] = {"backbone": "alexnet", "dropout": 0.3}
-    strategy = {"kind": "scratch", "warmup_epochs": 0, "epochs": 8, "learning_rate": 2e-3,
-                "schedule": "cosine"}
+    strategy = {
+        "kind": "scratch",
+        "warmup_epochs": 0,
+        "epochs": 8,
+        "learning_rate": 2e-3,
+        "schedule": "cosine",
+    }
     training: dict[str, Any] = {"batch_size": 64, "run_dir": str(args.run_dir)}
     if args.short:
         data["max_train"], model["width"], strategy["epochs"] = 1000, 0.25, 1
     result = run_experiment(_config(data, model, strategy, training), verbose=0 if args.short else 2)
-    table = ("| model | data | epochs | test accuracy | training time |\n|---|---|---|---|---|\n"
-             f"| AlexNet (28x28x1), Adam 2e-3 with cosine decay | MNIST train minus 5 % validation, "
-             f"standard augmentation | {result.train_result.epochs} | "
-             f"{100 * result.test_accuracy:.2f} % | {result.train_seconds / 60:.1f} min |")
-    return table, {"accuracy": result.test_accuracy, "seconds": result.train_seconds,
-                   "epochs": result.train_result.epochs, "run_dir": str(result.run_dir)}
+    table = (
+        "| model | data | epochs | test accuracy | training time |\n|---|---|---|---|---|\n"
+        f"| AlexNet (28x28x1), Adam 2e-3 with cosine decay | MNIST train minus 5 % validation, "
+        f"standard augmentation | {result.train_result.epochs} | "
+        f"{100 * result.test_accuracy:.2f} % | {result.train_seconds / 60:.1f} min |"
+    )
+    return table, {
+        "accuracy": result.test_accuracy,
+        "seconds": result.train_seconds,
+        "epochs": result.train_result.epochs,
+        "run_dir": str(result.run_dir),
+    }
 
 
 def seed_experiments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -117,24 +149,33 @@ def seed_experiments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         model.update(width=0.25, pretrain_epochs=1)
         data["max_train"], strategy["epochs"] = 500, 1
     runs["AlexNet as a fixed feature extractor (pretrained on 0-4, head on 5-9)"] = run_experiment(
-        _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0)
+        _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0
+    )
     # 2. VGG16 on MNIST resized to 32x32x3 inside the model; random weights here (no ImageNet
     #    download on this machine), so every group trains, after a head warm-up.
     model = {"backbone": "vgg16", "input_size": [32, 32]}
     data = {"max_train": 300 if args.short else 6000, "validation": 0.05}
-    strategy = {"kind": "fine_tune", "warmup_epochs": 1, "epochs": 1 if args.short else 2,
-                "learning_rate": 1e-3, "finetune_learning_rate": 1e-4}
+    strategy = {
+        "kind": "fine_tune",
+        "warmup_epochs": 1,
+        "epochs": 1 if args.short else 2,
+        "learning_rate": 1e-3,
+        "finetune_learning_rate": 1e-4,
+    }
     runs["VGG16 fine-tuned on MNIST at 32x32x3 (random weights)"] = run_experiment(
-        _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0)
-    lines = ["| experiment | training images | test images | test accuracy | time |",
-             "|---|---|---|---|---|"]
+        _config(data, model, strategy, {"run_dir": str(args.run_dir)}), verbose=0
+    )
+    lines = ["| experiment | training images | test images | test accuracy | time |", "|---|---|---|---|---|"]
     for name, result in runs.items():
         train_images = result.config.data.max_train or "all"
-        lines.append(f"| {name} | {train_images} | {len(result.report.labels)} | "
-                     f"{100 * result.test_accuracy:.2f} % | "
-                     f"{result.train_seconds / 60:.1f} min |")
-    return "\n".join(lines), {name: {"accuracy": r.test_accuracy, "seconds": r.train_seconds}
-                              for name, r in runs.items()}
+        lines.append(
+            f"| {name} | {train_images} | {len(result.report.labels)} | "
+            f"{100 * result.test_accuracy:.2f} % | "
+            f"{result.train_seconds / 60:.1f} min |"
+        )
+    return "\n".join(lines), {
+        name: {"accuracy": r.test_accuracy, "seconds": r.train_seconds} for name, r in runs.items()
+    }
 
 
 def precision(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -146,16 +187,25 @@ def precision(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         data: dict[str, Any] = {"max_train": 1000 if args.short else 20000, "validation": 0.05}
         model: dict[str, Any] = {"backbone": "alexnet", "width": 0.25 if args.short else 1.0}
         strategy = {"kind": "scratch", "warmup_epochs": 0, "epochs": 1 if args.short else 2}
-        result = run_experiment(_config(data, model, strategy, {
-            "precision": name, "batch_size": 64, "run_dir": str(args.run_dir)}), verbose=0)
+        result = run_experiment(
+            _config(
+                data, model, strategy, {"precision": name, "batch_size": 64, "run_dir": str(args.run_dir)}
+            ),
+            verbose=0,
+        )
         images = data["max_train"] * 0.95 * strategy["epochs"]
-        rows[name] = {"accuracy": result.test_accuracy, "seconds": result.train_seconds,
-                      "images_per_second": images / result.train_seconds}
+        rows[name] = {
+            "accuracy": result.test_accuracy,
+            "seconds": result.train_seconds,
+            "images_per_second": images / result.train_seconds,
+        }
     base = rows["float32"]["images_per_second"]
     lines = ["| precision | test accuracy | training img/s | speed vs float32 |", "|---|---|---|---|"]
     for name, row in rows.items():
-        lines.append(f"| {name} | {100 * row['accuracy']:.2f} % | {row['images_per_second']:.0f} | "
-                     f"{row['images_per_second'] / base:.2f}x |")
+        lines.append(
+            f"| {name} | {100 * row['accuracy']:.2f} % | {row['images_per_second']:.0f} | "
+            f"{row['images_per_second'] / base:.2f}x |"
+        )
     return "\n".join(lines), rows
 
 
@@ -172,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("experiment", nargs="?", choices=[*EXPERIMENTS, "all"], default="all")
     parser.add_argument("--short", action="store_true", help="CI-sized: checks the script only")
     parser.add_argument("--run-dir", type=Path, default=Path("runs"), help="run folders go here")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where tables and JSON go (default: <run-dir>/results)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where tables and JSON go (default: <run-dir>/results)"
+    )
     args = parser.parse_args(argv)
     out = args.out or args.run_dir / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -45,16 +45,20 @@ def train(args: argparse.Namespace) -> int:
     trainer = tl.Trainer(
         lambda: tl.build_classifier("alexnet", 5, width=0.25 if args.short else 1.0),
         strategy=tl.FineTune(epochs, top=2, warmup_epochs=epochs, learning_rate=1e-3),
-        run_dir=args.run_dir, run_name=RUN_NAME, batch_size=16, seed=0,
-        deterministic=True,      # bit-identical results (process-global op determinism)
-        backup_every=5,          # back up every 5 steps, and at every epoch end
-        feature_cache="off",     # train through the backbone in every phase
+        run_dir=args.run_dir,
+        run_name=RUN_NAME,
+        batch_size=16,
+        seed=0,
+        deterministic=True,  # bit-identical results (process-global op determinism)
+        backup_every=5,  # back up every 5 steps, and at every epoch end
+        feature_cache="off",  # train through the backbone in every phase
         verbose=0,
     )
     result = trainer.fit(train_set)
     weights = b"".join(np.ascontiguousarray(w).tobytes() for w in result.model.get_weights())
-    resumed = "no" if result.resumed_from is None else "phase {}, epoch {}, step {}".format(
-        *result.resumed_from)
+    resumed = (
+        "no" if result.resumed_from is None else "phase {}, epoch {}, step {}".format(*result.resumed_from)
+    )
     print(f"resumed from: {resumed}")
     print(f"epochs trained: {result.epochs}")
     print(f"final weights sha256: {hashlib.sha256(weights).hexdigest()}")
@@ -63,28 +67,34 @@ def train(args: argparse.Namespace) -> int:
 
 def _start(run_dir: Path, short: bool) -> subprocess.Popen[str]:
     command = [sys.executable, str(Path(__file__).resolve()), "--train", "--run-dir", str(run_dir)]
-    return subprocess.Popen(command + (["--short"] if short else []), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command + (["--short"] if short else []), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _finish(process: subprocess.Popen[str], label: str) -> dict[str, str]:
     output, _ = process.communicate(timeout=900)
-    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip()
-             for line in output.splitlines()
-             if line.startswith(("resumed from:", "epochs trained:", "final weights sha256:"))}
+    lines = {
+        line.split(":", 1)[0]: line.split(":", 1)[1].strip()
+        for line in output.splitlines()
+        if line.startswith(("resumed from:", "epochs trained:", "final weights sha256:"))
+    }
     if process.returncode != 0 or len(lines) != 3:
         print(output[-3000:], file=sys.stderr)
         raise SystemExit(f"{label} failed with exit code {process.returncode}")
-    print(f"{label}: resumed from {lines['resumed from']}; {lines['epochs trained']} epochs; "
-          f"final weights sha256 {lines['final weights sha256']}")
+    print(
+        f"{label}: resumed from {lines['resumed from']}; {lines['epochs trained']} epochs; "
+        f"final weights sha256 {lines['final weights sha256']}"
+    )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="CI-sized run: 500 images, 1 epoch per phase")
-    parser.add_argument("--run-dir", default=None,
-                        help="folder for the run folders (default: a new temporary folder)")
+    parser.add_argument(
+        "--run-dir", default=None, help="folder for the run folders (default: a new temporary folder)"
+    )
     parser.add_argument("--train", action="store_true", help=argparse.SUPPRESS)  # a child run
     args = parser.parse_args(argv)
     if args.train:

@@ -44,9 +44,11 @@ def worker(args: argparse.Namespace) -> int:
         strategy=tl.FineTune(1 if args.short else 2, batchnorm="train"),
         distribution="multi_worker",
         worker_timeout=120,
-        run_dir=args.run_dir or "runs", run_name="two-workers",
+        run_dir=args.run_dir or "runs",
+        run_name="two-workers",
         batch_size=16,  # per replica: the global batch is 32
-        seed=0, verbose=0 if args.short else 2,
+        seed=0,
+        verbose=0 if args.short else 2,
     )
     result = trainer.fit(train)
     # Under the strategy, predict() is a collective op: every worker evaluates (their
@@ -62,9 +64,12 @@ def worker(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="CI-sized run: 200 images, 1 epoch")
-    parser.add_argument("--run-dir", default=None,
-                        help="folder for the run folder (default: a new temporary folder; "
-                        "'runs' when started by `transferlab launch`)")
+    parser.add_argument(
+        "--run-dir",
+        default=None,
+        help="folder for the run folder (default: a new temporary folder; "
+        "'runs' when started by `transferlab launch`)",
+    )
     args = parser.parse_args(argv)
     if os.environ.get("TF_CONFIG"):
         return worker(args)
@@ -73,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="transferlab-example-")
     worker_args = ["--run-dir", run_dir] + (["--short"] if args.short else [])
-    result = launch_local(str(Path(__file__).resolve()), worker_args, num_workers=2,
-                          threads_per_worker=1, timeout=900)
+    result = launch_local(
+        str(Path(__file__).resolve()), worker_args, num_workers=2, threads_per_worker=1, timeout=900
+    )
     print(f"both workers finished: exit codes {result.exit_codes}")
     return 0
 

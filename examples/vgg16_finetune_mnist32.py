@@ -30,13 +30,17 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true",
-                        help="CI-sized run: a few hundred images, 1 epoch per phase")
-    parser.add_argument("--weights", default="none",
-                        help="'none' (random, works offline), 'imagenet' (downloads once) "
-                        "or a saved backbone file")
-    parser.add_argument("--run-dir", default=None,
-                        help="folder for the run folder (default: a new temporary folder)")
+    parser.add_argument(
+        "--short", action="store_true", help="CI-sized run: a few hundred images, 1 epoch per phase"
+    )
+    parser.add_argument(
+        "--weights",
+        default="none",
+        help="'none' (random, works offline), 'imagenet' (downloads once) or a saved backbone file",
+    )
+    parser.add_argument(
+        "--run-dir", default=None, help="folder for the run folder (default: a new temporary folder)"
+    )
     args = parser.parse_args(argv)
 
     import transferlab as tl
@@ -51,32 +55,43 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="transferlab-example-"))
 
     def build() -> tl.Classifier:
-        model = tl.build_classifier("vgg16", train.num_classes, input_shape=(28, 28, 1),
-                                    weights=weights, dropout=0.2)
+        model = tl.build_classifier(
+            "vgg16", train.num_classes, input_shape=(28, 28, 1), weights=weights, dropout=0.2
+        )
         return model
 
     strategy = tl.FineTune(
         finetune_epochs,
-        top=2,                        # block4 and block5 only
+        top=2,  # block4 and block5 only
         warmup_epochs=warmup_epochs,  # head only, backbone frozen
-        learning_rate=1e-3,           # the warm-up's (head) rate
+        learning_rate=1e-3,  # the warm-up's (head) rate
         finetune_learning_rate=1e-4,  # the head's rate once block4-5 train; block5 at 1e-4 * 0.5
-        lr_decay=0.5,                 # and block4 at 1e-4 * 0.25
+        lr_decay=0.5,  # and block4 at 1e-4 * 0.25
         batchnorm="frozen",
     )
-    trainer = tl.Trainer(build, strategy=strategy, run_dir=run_dir, run_name="vgg16-mnist",
-                         batch_size=32, seed=0, verbose=0 if args.short else 2)
+    trainer = tl.Trainer(
+        build,
+        strategy=strategy,
+        run_dir=run_dir,
+        run_name="vgg16-mnist",
+        batch_size=32,
+        seed=0,
+        verbose=0 if args.short else 2,
+    )
     result = trainer.fit(train)
     model = result.model
     adapter = model.adapter
-    print(f"input adapter: {model.input_shape[1:]} raw pixels -> {adapter.size} x "
-          f"{adapter.channels} channels, {adapter.preprocessing!r} preprocessing")
+    print(
+        f"input adapter: {model.input_shape[1:]} raw pixels -> {adapter.size} x "
+        f"{adapter.channels} channels, {adapter.preprocessing!r} preprocessing"
+    )
     for phase in strategy.phases(model.backbone_info):
-        print(f"phase {phase.name}: trains {list(phase.trainable_groups) or 'the head only'} "
-              f"at {phase.learning_rate:g}")
+        print(
+            f"phase {phase.name}: trains {list(phase.trainable_groups) or 'the head only'} "
+            f"at {phase.learning_rate:g}"
+        )
     report = tl.ClassificationReport.evaluate(model, test)
-    print(f"VGG16 test accuracy ({len(test)} images, weights={args.weights}): "
-          f"{report.accuracy:.4f}")
+    print(f"VGG16 test accuracy ({len(test)} images, weights={args.weights}): {report.accuracy:.4f}")
     if weights is None:
         print("(random backbone weights: pass --weights imagenet on a machine online for transfer)")
     return 0

@@ -81,11 +81,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from transferlab import errors
     from transferlab.backbones import (
         BackboneInfo,
-        build_classifier,
         Classifier,
+        LayerGroup,
+        build_classifier,
         create_backbone,
         get_backbone_info,
-        LayerGroup,
         list_backbones,
         register_backbone,
         save_backbone,
@@ -116,35 +116,35 @@ if TYPE_CHECKING:  # pragma: no cover
         run_experiment,
     )
     from transferlab.serving import (  # type: ignore[no-redef]  # submodules of the same names
+        Predictions,
         export_saved_model,
         load_trained_model,
         predict,
-        Predictions,
         read_images,
     )
     from transferlab.strategies import (
-        apply_phase,
         BatchNormPolicy,
-        build_optimizer,
         Chain,
-        check_trainable_state,
-        compile_phase,
         FeatureExtraction,
         FineTune,
-        freeze,
         GradualUnfreeze,
         Phase,
-        set_trainable_groups,
         Strategy,
+        apply_phase,
+        build_optimizer,
+        check_trainable_state,
+        compile_phase,
+        freeze,
+        set_trainable_groups,
         unfreeze,
     )
     from transferlab.training import (
-        find_learning_rate,
-        launch_local,
         OneCycle,
-        resolve_distribution,
         Trainer,
         TrainResult,
+        find_learning_rate,
+        launch_local,
+        resolve_distribution,
     )
 
 __all__ = [

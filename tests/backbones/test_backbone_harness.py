@@ -118,9 +118,7 @@ def test_groups_follow_the_data_flow(clf: Classifier) -> None:
 
 
 @pytest.mark.parametrize("clf", NAMES, indirect=True)
-def test_keras_round_trip_keeps_predictions_and_frozen_flags(
-    clf: Classifier, tmp_path: Path
-) -> None:
+def test_keras_round_trip_keeps_predictions_and_frozen_flags(clf: Classifier, tmp_path: Path) -> None:
     info = clf.backbone_info
     first_group = info.group_layers(clf.backbone)[info.group_names[0]]
     frozen = next(layer for layer in first_group if layer.weights)

@@ -62,7 +62,9 @@ def test_missing_imagenet_weights_say_which_file_where_and_how_to_go_without(
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     expected = str(tmp_path / "models" / VGG_FILE)
-    with pytest.raises(WeightsNotFoundError, match=rf"not cached and could not be downloaded.*{expected}.*weights=None"):
+    with pytest.raises(
+        WeightsNotFoundError, match=rf"not cached and could not be downloaded.*{expected}.*weights=None"
+    ):
         create_backbone("vgg16", input_shape=(32, 32, 3), weights="imagenet")
 
 

@@ -75,7 +75,10 @@ def test_head_dropout_logits_and_feature_extractor(conv_backbone: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"pooling": "sum"}, r"Unknown `pooling` type. Received: pooling='sum'. Accepted: 'avg', 'max', 'flatten'"),
+        (
+            {"pooling": "sum"},
+            r"Unknown `pooling` type. Received: pooling='sum'. Accepted: 'avg', 'max', 'flatten'",
+        ),
         ({"activation": "relu"}, r"Unknown `activation`. Received: activation='relu'"),
         ({"precision": "int8"}, r"Unknown `precision`.*'float32', 'bfloat16', 'float16'"),
         ({"dropout": 1.0}, r"`dropout` must be in \[0, 1\)"),

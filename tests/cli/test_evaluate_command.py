@@ -34,8 +34,19 @@ def test_model_file_with_flags_writes_json_and_plots_next_to_it(model_file, mnis
     from transferlab.evaluation import ClassificationReport
     from transferlab.serving import load_trained_model
 
-    args = ["evaluate", str(model_file), "--dataset", "mnist", "--path", str(mnist_dir),
-            "--classes", "5", "6", "7", "--plots"]
+    args = [
+        "evaluate",
+        str(model_file),
+        "--dataset",
+        "mnist",
+        "--path",
+        str(mnist_dir),
+        "--classes",
+        "5",
+        "6",
+        "7",
+        "--plots",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     record = json.loads((model_file.parent / "evaluation.json").read_text())
@@ -88,10 +99,12 @@ def test_saved_model_writes_beside_the_export(model_file, mnist_dir, tmp_path, c
 
 def test_class_count_mismatch(model_file, mnist_dir, capsys):
     assert main(["evaluate", str(model_file), "--path", str(mnist_dir)]) == 2
-    assert ("The model's outputs and the data's classes differ in number. Received: 3 outputs, "
-            "10 classes ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] in the test split. "
-            "Fix: pass --classes with the 3 classes the model was trained on, in its label order "
-            "(e.g. --classes 0 1 2).\n") in _one_line_error(capsys)
+    assert (
+        "The model's outputs and the data's classes differ in number. Received: 3 outputs, "
+        "10 classes ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] in the test split. "
+        "Fix: pass --classes with the 3 classes the model was trained on, in its label order "
+        "(e.g. --classes 0 1 2).\n"
+    ) in _one_line_error(capsys)
 
 
 def test_unknown_class(model_file, mnist_dir, capsys):

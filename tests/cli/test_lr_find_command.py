@@ -9,11 +9,31 @@ from transferlab.cli.main import main
 
 def test_lr_find_sweeps_suggests_and_plots(mnist_dir, tmp_path, capsys):
     plot = tmp_path / "lr.png"
-    code = main([
-        "lr-find", "--path", str(mnist_dir), "--classes", "5", "6", "7", "--max-train", "200",
-        "--width", "0.125", "--strategy", "feature_extraction", "--steps", "12",
-        "--min-lr", "1e-5", "--max-lr", "1", "--plot", str(plot),
-    ])
+    code = main(
+        [
+            "lr-find",
+            "--path",
+            str(mnist_dir),
+            "--classes",
+            "5",
+            "6",
+            "7",
+            "--max-train",
+            "200",
+            "--width",
+            "0.125",
+            "--strategy",
+            "feature_extraction",
+            "--steps",
+            "12",
+            "--min-lr",
+            "1e-5",
+            "--max-lr",
+            "1",
+            "--plot",
+            str(plot),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "swept 12 rates from 1.00e-05 to 1.00e+00" in out

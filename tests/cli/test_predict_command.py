@@ -47,16 +47,32 @@ def test_prints_a_line_per_image_with_class_names_from_the_run(saved, capsys):
     assert main(args) == 0
     lines = _lines(capsys)
     names = ("five", "six", "seven")
-    sources = [str(files / "d0.png"), str(files / "d1.png"), f"{files / 'rest.npy'}[0]",
-               f"{files / 'rest.npy'}[1]"]
+    sources = [
+        str(files / "d0.png"),
+        str(files / "d1.png"),
+        f"{files / 'rest.npy'}[0]",
+        f"{files / 'rest.npy'}[1]",
+    ]
     assert lines == [f"{s}\t{names[p.argmax()]}\t{p.max():.4f}" for s, p in zip(sources, probs)]
 
 
 def test_writes_csv_with_top_k(saved, tmp_path, capsys):
     run, files, probs = saved
     out = tmp_path / "out.csv"
-    assert main(["predict", str(run / "model.keras"), str(files / "rest.npy"), "--output", str(out),
-                 "--top-k", "2"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run / "model.keras"),
+                str(files / "rest.npy"),
+                "--output",
+                str(out),
+                "--top-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert _lines(capsys) == [f"wrote 2 predictions to {out}"]
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["source", "class", "probability", "class_2", "probability_2"]
@@ -99,8 +115,10 @@ def _one_line_error(capsys) -> str:
 def test_bad_output_extension(saved, capsys):
     run, files, _ = saved
     assert main(["predict", str(run), str(files / "d0.png"), "--output", "out.txt"]) == 2
-    assert "`--output` must name a .csv or .json file. Received: --output out.txt. " \
-           "Accepted: out.csv, out.json." in _one_line_error(capsys)
+    assert (
+        "`--output` must name a .csv or .json file. Received: --output out.txt. "
+        "Accepted: out.csv, out.json." in _one_line_error(capsys)
+    )
 
 
 def test_bad_top_k(saved, capsys):

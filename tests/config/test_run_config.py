@@ -19,7 +19,7 @@ def test_defaults_round_trip_through_toml(tmp_path):
 
 def test_file_values_are_typed_and_lists_become_tuples():
     config = RunConfig.from_toml(
-        '[data]\nclasses = [5, 6, 7]\nlabels_per_class = 10\n[strategy]\nlearning_rate = 1\n'
+        "[data]\nclasses = [5, 6, 7]\nlabels_per_class = 10\n[strategy]\nlearning_rate = 1\n"
     )
     assert config.data.classes == (5, 6, 7)
     assert config.strategy.learning_rate == 1.0 and isinstance(config.strategy.learning_rate, float)
@@ -31,17 +31,25 @@ def test_config_is_frozen():
 
 
 def test_unknown_key_names_it_and_suggests_the_closest():
-    with pytest.raises(ConfigError, match=r"Unknown config key `training.batchsize`.*did you mean `training.batch_size`"):
+    with pytest.raises(
+        ConfigError, match=r"Unknown config key `training.batchsize`.*did you mean `training.batch_size`"
+    ):
         RunConfig.from_toml("[training]\nbatchsize = 3\n")
 
 
 def test_unknown_section_lists_the_sections():
-    with pytest.raises(ConfigError, match=r"Unknown config section `\[trainig\]`.*Accepted: \[data\], \[model\], \[strategy\], \[training\].*did you mean `\[training\]`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown config section `\[trainig\]`.*Accepted: \[data\], \[model\], \[strategy\], \[training\].*did you mean `\[training\]`",
+    ):
         RunConfig.from_toml("[trainig]\nseed = 3\n")
 
 
 def test_wrong_type_names_key_value_and_type():
-    with pytest.raises(ConfigError, match=r"Wrong type for config key `training.batch_size`. Received: training.batch_size='64' \(str\). Accepted: int"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Wrong type for config key `training.batch_size`. Received: training.batch_size='64' \(str\). Accepted: int",
+    ):
         RunConfig.from_toml('[training]\nbatch_size = "64"\n')
 
 
@@ -51,7 +59,10 @@ def test_bool_is_not_accepted_as_int():
 
 
 def test_bad_choice_lists_the_accepted_values():
-    with pytest.raises(ConfigError, match=r"Bad value for config key `strategy.kind`. Received: strategy.kind='finetune'. Accepted: 'feature_extraction', 'fine_tune', 'gradual', 'scratch'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Bad value for config key `strategy.kind`. Received: strategy.kind='finetune'. Accepted: 'feature_extraction', 'fine_tune', 'gradual', 'scratch'",
+    ):
         RunConfig.from_toml('[strategy]\nkind = "finetune"\n')
 
 
@@ -96,5 +107,7 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_scratch_with_pretrained_weights_is_contradictory():
-    with pytest.raises(ConfigError, match=r"strategy.kind='scratch' trains from random weights.*Fix: drop the weights"):
+    with pytest.raises(
+        ConfigError, match=r"strategy.kind='scratch' trains from random weights.*Fix: drop the weights"
+    ):
         RunConfig.from_toml('[model]\npretrain_classes = [0, 1]\n[strategy]\nkind = "scratch"\n')

@@ -22,7 +22,11 @@ def test_presets_layers() -> None:
     assert _names(make_augmentation("none")) == ["Identity"]
     assert _names(make_augmentation("light")) == ["RandomTranslation", "RandomRotation", "RandomZoom"]
     assert _names(make_augmentation("standard")) == [
-        "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast"]
+        "RandomTranslation",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomContrast",
+    ]
     assert _names(make_augmentation("strong"))[-1] == "RandomErasing"
     assert set(AUGMENTATION_PRESETS) == {"none", "light", "standard", "strong"}
     for preset in AUGMENTATION_PRESETS:
@@ -61,9 +65,14 @@ def test_serializable_round_trip() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ConfigError, match=r"Unknown augmentation `preset`\. Received: preset='heavy'\. Accepted: 'none', 'light', 'standard', 'strong'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown augmentation `preset`\. Received: preset='heavy'\. Accepted: 'none', 'light', 'standard', 'strong'",
+    ):
         make_augmentation("heavy")
     with pytest.raises(ConfigError, match=r"`strength` must be a finite number >= 0\. Received: strength=-1"):
         make_augmentation("light", strength=-1)
-    with pytest.raises(ConfigError, match=r"`seed` must be a non-negative integer or None\. Received: seed='1'"):
+    with pytest.raises(
+        ConfigError, match=r"`seed` must be a non-negative integer or None\. Received: seed='1'"
+    ):
         make_augmentation("light", seed="1")  # type: ignore[arg-type]

@@ -6,12 +6,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from http_mirror import HttpMirror, refused_url  # tests/helpers (see the root conftest)
 
 from transferlab.data.fetch_file import fetch_file
 from transferlab.errors import ChecksumError, ConfigError, DownloadError
-
-
-from http_mirror import HttpMirror, refused_url  # tests/helpers (see the root conftest)
 
 CONTENT = bytes(range(256)) * 400  # 100 KiB
 SHA = hashlib.sha256(CONTENT).hexdigest()
@@ -43,14 +41,16 @@ def test_cached_file_is_verified_and_used_without_network(tmp_path: Path) -> Non
 def test_corrupt_cached_file_is_reported_never_used(tmp_path: Path) -> None:
     bad = CONTENT[:-1] + b"\x00"
     (tmp_path / "data.bin").write_bytes(bad)
-    with HttpMirror(FILES) as mirror:
-        with pytest.raises(
+    with (
+        HttpMirror(FILES) as mirror,
+        pytest.raises(
             ChecksumError,
             match=rf"The cached file {tmp_path / 'data.bin'} is corrupt or not the published "
             rf"data\.bin.*was not used.*Received: sha256 {hashlib.sha256(bad).hexdigest()}"
             rf".*Accepted: sha256 {SHA}.*Fix: delete .*data\.bin and call again",
-        ):
-            _fetch(tmp_path, [mirror.url])
+        ),
+    ):
+        _fetch(tmp_path, [mirror.url])
     assert mirror.requests == []
     assert (tmp_path / "data.bin").read_bytes() == bad  # left for the user to inspect
 
@@ -73,18 +73,23 @@ def test_refused_mirror_then_next_mirror(tmp_path: Path) -> None:
 
 def test_every_mirror_fails(tmp_path: Path) -> None:
     down = refused_url()
-    with HttpMirror(FILES, mode="corrupt") as corrupt, HttpMirror(FILES, mode="drop") as drop, \
-            HttpMirror(FILES, mode="missing") as missing:
-        with pytest.raises(DownloadError) as info:
-            _fetch(tmp_path, [corrupt.url, drop.url, down, missing.url])
+    with (
+        HttpMirror(FILES, mode="corrupt") as corrupt,
+        HttpMirror(FILES, mode="drop") as drop,
+        HttpMirror(FILES, mode="missing") as missing,
+        pytest.raises(DownloadError) as info,
+    ):
+        _fetch(tmp_path, [corrupt.url, drop.url, down, missing.url])
     text = str(info.value)
     assert "Could not download data.bin from any of the 4 mirrors (1 attempt(s) each)" in text
     assert f"{corrupt.url}data.bin -> sha256 mismatch (got " in text
     assert f"{drop.url}data.bin -> connection closed after 51200 of 102400 bytes" in text
     assert f"{down}data.bin -> [Errno 111] Connection refused" in text
     assert f"{missing.url}data.bin -> HTTP 404 Not Found" in text
-    assert f"Fix: check the network or proxy and try again, or download data.bin yourself " \
-           f"(sha256 {SHA}) and place it at {tmp_path / 'data.bin'}" in text
+    assert (
+        f"Fix: check the network or proxy and try again, or download data.bin yourself "
+        f"(sha256 {SHA}) and place it at {tmp_path / 'data.bin'}" in text
+    )
     assert list(tmp_path.iterdir()) == []  # nothing left behind, not even temp folders
 
 
@@ -105,8 +110,11 @@ def test_file_url_mirror_and_progress_output(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_no_mirrors_and_no_cached_file(tmp_path: Path) -> None:
-    with pytest.raises(DownloadError, match=r"data\.bin is not in the cache .* and no mirrors were "
-                       r"given.*Fix: pass mirrors=\[\.\.\.\], or download data\.bin yourself"):
+    with pytest.raises(
+        DownloadError,
+        match=r"data\.bin is not in the cache .* and no mirrors were "
+        r"given.*Fix: pass mirrors=\[\.\.\.\], or download data\.bin yourself",
+    ):
         _fetch(tmp_path, [])
 
 
@@ -129,8 +137,12 @@ def test_unwritable_cache(tmp_path: Path) -> None:
     ],
 )
 def test_argument_errors(tmp_path: Path, kwargs: dict[str, object], pattern: str) -> None:
-    arguments: dict[str, object] = {"filename": "data.bin", "sha256": SHA, "mirrors": [],
-                                    "cache_dir": tmp_path}
+    arguments: dict[str, object] = {
+        "filename": "data.bin",
+        "sha256": SHA,
+        "mirrors": [],
+        "cache_dir": tmp_path,
+    }
     arguments.update(kwargs)
     with pytest.raises(ConfigError, match=pattern):
         fetch_file(**arguments)  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ def test_round_trip_every_dtype(tmp_path: Path, dtype: str, compress: bool) -> N
 def test_big_endian_layout_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "x"
     write_idx(path, np.array([1, 256], dtype="int16"))
-    assert path.read_bytes() == bytes.fromhex("00000b01" "00000002" "0001" "0100")
+    assert path.read_bytes() == bytes.fromhex("00000b010000000200010100")
 
 
 def test_gzip_detected_by_content_not_name(tmp_path: Path) -> None:
@@ -66,8 +66,11 @@ def test_sha256_checked_on_stored_bytes(tmp_path: Path) -> None:
     write_idx(path, np.arange(5, dtype="uint8"))
     good = hashlib.sha256(path.read_bytes()).hexdigest()
     assert read_idx(path, sha256=good.upper()).tolist() == [0, 1, 2, 3, 4]
-    with pytest.raises(ChecksumError, match=rf"x\.gz is corrupt.*Received: sha256 {good}.*"
-                       rf"Accepted: sha256 {'0' * 64}.*Fix: delete .*x\.gz"):
+    with pytest.raises(
+        ChecksumError,
+        match=rf"x\.gz is corrupt.*Received: sha256 {good}.*"
+        rf"Accepted: sha256 {'0' * 64}.*Fix: delete .*x\.gz",
+    ):
         read_idx(path, sha256="0" * 64)
 
 
@@ -77,7 +80,7 @@ def _write(tmp_path: Path, data: bytes, name: str = "f") -> Path:
     return path
 
 
-HEADER_2x3_U8 = bytes.fromhex("00000802" "00000002" "00000003")
+HEADER_2x3_U8 = bytes.fromhex("000008020000000200000003")
 
 
 @pytest.mark.parametrize(
@@ -85,15 +88,27 @@ HEADER_2x3_U8 = bytes.fromhex("00000802" "00000002" "00000003")
     [
         (b"", r"is empty \(0 bytes\)"),
         (b"\x00\x00", r"truncated: shorter than the 4-byte magic number.*Received: 2 bytes"),
-        (bytes.fromhex("00000803") + b"\x00" * 5, r"truncated inside its header.*Received: 9 bytes"
-         r".*Accepted: at least 16 bytes for 3 dimensions"),
-        (HEADER_2x3_U8 + b"\x01" * 5, r"truncated: it holds fewer bytes than its dimensions say"
-         r".*Received: 17 bytes.*Accepted: 18 bytes for shape \(2, 3\) of uint8"),
+        (
+            bytes.fromhex("00000803") + b"\x00" * 5,
+            r"truncated inside its header.*Received: 9 bytes"
+            r".*Accepted: at least 16 bytes for 3 dimensions",
+        ),
+        (
+            HEADER_2x3_U8 + b"\x01" * 5,
+            r"truncated: it holds fewer bytes than its dimensions say"
+            r".*Received: 17 bytes.*Accepted: 18 bytes for shape \(2, 3\) of uint8",
+        ),
         (HEADER_2x3_U8 + b"\x01" * 7, r"trailing garbage.*Received: 19 bytes \(1 extra\)"),
-        (bytes.fromhex("504b0304") + b"\x00" * 20, r"not an IDX file: wrong magic number"
-         r".*Received: magic 0x504B0304"),
-        (bytes.fromhex("00000a01" "00000001") + b"\x00", r"unknown IDX dtype code"
-         r".*Received: code 0x0A.*Accepted: 0x08 \(uint8\), 0x09 \(int8\), 0x0B \(int16\)"),
+        (
+            bytes.fromhex("504b0304") + b"\x00" * 20,
+            r"not an IDX file: wrong magic number"
+            r".*Received: magic 0x504B0304",
+        ),
+        (
+            bytes.fromhex("00000a0100000001") + b"\x00",
+            r"unknown IDX dtype code"
+            r".*Received: code 0x0A.*Accepted: 0x08 \(uint8\), 0x09 \(int8\), 0x0B \(int16\)",
+        ),
         (bytes.fromhex("00000800"), r"declares 0 dimensions"),
     ],
     ids=["empty", "short-magic", "short-header", "truncated", "trailing", "magic", "dtype", "ndim0"],
@@ -109,8 +124,11 @@ def test_malformed_files(tmp_path: Path, data: bytes, pattern: str) -> None:
 def test_truncated_gzip_stream(tmp_path: Path) -> None:
     whole = gzip.compress(HEADER_2x3_U8 + bytes(range(6)) * 100)
     path = _write(tmp_path, whole[: len(whole) // 2], "cut.gz")
-    with pytest.raises(DataFileError, match=r"cut\.gz starts like a gzip file but cannot be "
-                       r"decompressed \(truncated or corrupt\).*Fix: delete it and download"):
+    with pytest.raises(
+        DataFileError,
+        match=r"cut\.gz starts like a gzip file but cannot be "
+        r"decompressed \(truncated or corrupt\).*Fix: delete it and download",
+    ):
         read_idx(path)
 
 
@@ -122,8 +140,11 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_write_rejects_unstorable_arrays(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"IDX cannot store this dtype.*Received: dtype=int64"
-                       r".*Fix: convert first"):
+    with pytest.raises(
+        DataError,
+        match=r"IDX cannot store this dtype.*Received: dtype=int64"
+        r".*Fix: convert first",
+    ):
         write_idx(tmp_path / "x", np.zeros(3, "int64"))
     with pytest.raises(DataError, match=r"1 to 255 dimensions.*Received: shape=\(\)"):
         write_idx(tmp_path / "x", np.array(3, "uint8"))

@@ -13,10 +13,18 @@ from transferlab.data.idx_dataset import load_idx_dataset
 from transferlab.errors import ChecksumError, ConfigError, DataFileError, DatasetNotFoundError
 
 
-def _make(folder: Path, names: tuple[str, str, str, str] = (
-    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-), n_train: int = 6, n_test: int = 3, shape: tuple[int, ...] = (8, 8)) -> Path:
+def _make(
+    folder: Path,
+    names: tuple[str, str, str, str] = (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ),
+    n_train: int = 6,
+    n_test: int = 3,
+    shape: tuple[int, ...] = (8, 8),
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_idx(folder / names[0], np.full((n_train, *shape), 7, np.uint8))
     write_idx(folder / names[1], (np.arange(n_train) % 3).astype(np.uint8))
@@ -28,11 +36,30 @@ def _make(folder: Path, names: tuple[str, str, str, str] = (
 @pytest.mark.parametrize(
     "names",
     [
-        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-        ("train-images.idx3-ubyte", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte"),
-        ("Train_Images_idx3_ubyte.gz", "train_labels_idx1_ubyte", "test-images-idx3-ubyte", "test-labels-idx1-ubyte"),
-        ("emnist-letters-train-images-idx3-ubyte.gz", "emnist-letters-train-labels-idx1-ubyte.gz",
-         "emnist-letters-test-images-idx3-ubyte.gz", "emnist-letters-test-labels-idx1-ubyte.gz"),
+        (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ),
+        (
+            "train-images.idx3-ubyte",
+            "train-labels.idx1-ubyte",
+            "t10k-images.idx3-ubyte.gz",
+            "t10k-labels.idx1-ubyte",
+        ),
+        (
+            "Train_Images_idx3_ubyte.gz",
+            "train_labels_idx1_ubyte",
+            "test-images-idx3-ubyte",
+            "test-labels-idx1-ubyte",
+        ),
+        (
+            "emnist-letters-train-images-idx3-ubyte.gz",
+            "emnist-letters-train-labels-idx1-ubyte.gz",
+            "emnist-letters-test-images-idx3-ubyte.gz",
+            "emnist-letters-test-labels-idx1-ubyte.gz",
+        ),
     ],
     ids=["plain", "dots", "underscores-test", "prefixed"],
 )
@@ -71,11 +98,17 @@ def test_gz_and_plain_copies_prefer_plain_unless_checksummed(tmp_path: Path) -> 
 
 def test_checksums(tmp_path: Path) -> None:
     folder = _make(tmp_path / "s")
-    with pytest.raises(ChecksumError, match=r"t10k-labels-idx1-ubyte\.gz is corrupt or not the expected "
-                       r"file.*Accepted: sha256 0{64}"):
+    with pytest.raises(
+        ChecksumError,
+        match=r"t10k-labels-idx1-ubyte\.gz is corrupt or not the expected "
+        r"file.*Accepted: sha256 0{64}",
+    ):
         load_idx_dataset(folder, sha256={"t10k-labels-idx1-ubyte.gz": "0" * 64})
-    with pytest.raises(ConfigError, match=r"`sha256` names files that are not the data set's files"
-                       r".*Received: other\.gz"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`sha256` names files that are not the data set's files"
+        r".*Received: other\.gz",
+    ):
         load_idx_dataset(folder, sha256={"other.gz": "0" * 64})
 
 
@@ -84,8 +117,11 @@ def test_missing_folder_and_files(tmp_path: Path) -> None:
         load_idx_dataset(tmp_path / "nowhere")
     folder = _make(tmp_path / "s")
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DatasetNotFoundError, match=r"does not hold the four IDX files.*Received: missing "
-                       r"t10k-labels-idx1-ubyte\[\.gz\]; the folder holds: t10k-images-idx3-ubyte\.gz"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"does not hold the four IDX files.*Received: missing "
+        r"t10k-labels-idx1-ubyte\[\.gz\]; the folder holds: t10k-images-idx3-ubyte\.gz",
+    ):
         load_idx_dataset(folder)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -96,23 +132,32 @@ def test_missing_folder_and_files(tmp_path: Path) -> None:
 def test_two_data_sets_in_one_folder(tmp_path: Path) -> None:
     folder = _make(tmp_path / "s")
     write_idx(folder / "kmnist-train-images-idx3-ubyte.gz", np.zeros((1, 8, 8), np.uint8))
-    with pytest.raises(DataFileError, match=r"several train images files of different data sets"
-                       r".*kmnist-train-images-idx3-ubyte\.gz, train-images-idx3-ubyte\.gz"):
+    with pytest.raises(
+        DataFileError,
+        match=r"several train images files of different data sets"
+        r".*kmnist-train-images-idx3-ubyte\.gz, train-images-idx3-ubyte\.gz",
+    ):
         load_idx_dataset(folder)
 
 
 def test_count_mismatch(tmp_path: Path) -> None:
     folder = _make(tmp_path / "s")
     write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))
-    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte\.gz and train-labels-idx1-ubyte\.gz "
-                       r"do not match.*Received: 6 images, 5 labels"):
+    with pytest.raises(
+        DataFileError,
+        match=r"train-images-idx3-ubyte\.gz and train-labels-idx1-ubyte\.gz "
+        r"do not match.*Received: 6 images, 5 labels",
+    ):
         load_idx_dataset(folder)
 
 
 def test_label_range_against_class_names(tmp_path: Path) -> None:
     folder = _make(tmp_path / "s")
-    with pytest.raises(DataFileError, match=r"train-labels-idx1-ubyte\.gz holds labels outside the 2 "
-                       r"classes.*Received: labels in \[0, 2\].*Accepted: 0 to 1 for class_names=\['a', 'b'\]"):
+    with pytest.raises(
+        DataFileError,
+        match=r"train-labels-idx1-ubyte\.gz holds labels outside the 2 "
+        r"classes.*Received: labels in \[0, 2\].*Accepted: 0 to 1 for class_names=\['a', 'b'\]",
+    ):
         load_idx_dataset(folder, class_names=["a", "b"])
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.array([0, -1, 1], np.int8))
     with pytest.raises(DataFileError, match=r"t10k-labels-idx1-ubyte\.gz holds labels outside.*\[-1, 1\]"):
@@ -124,8 +169,11 @@ def test_label_range_against_class_names(tmp_path: Path) -> None:
 def test_image_rank_and_dtype(tmp_path: Path) -> None:
     folder = _make(tmp_path / "s")
     write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((6, 64), np.uint8))
-    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte\.gz does not hold images.*Received: "
-                       r"shape \(6, 64\).*Accepted: \(N, height, width\)"):
+    with pytest.raises(
+        DataFileError,
+        match=r"train-images-idx3-ubyte\.gz does not hold images.*Received: "
+        r"shape \(6, 64\).*Accepted: \(N, height, width\)",
+    ):
         load_idx_dataset(folder)
     write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((6, 8, 8), np.int32))
     with pytest.raises(DataFileError, match=r"holds int32 values.*Accepted: uint8"):
@@ -139,7 +187,9 @@ def test_image_rank_and_dtype(tmp_path: Path) -> None:
 def test_train_and_test_shapes_differ(tmp_path: Path) -> None:
     folder = _make(tmp_path / "s")
     write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((3, 9, 9), np.uint8))
-    with pytest.raises(DataFileError, match=r"train and test images have different shapes.*\(8, 8\).*\(9, 9\)"):
+    with pytest.raises(
+        DataFileError, match=r"train and test images have different shapes.*\(8, 8\).*\(9, 9\)"
+    ):
         load_idx_dataset(folder)
 
 

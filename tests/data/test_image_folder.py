@@ -56,9 +56,12 @@ def test_rgb_and_resize(folder: Path) -> None:
 
 def test_mixed_sizes_need_image_size(folder: Path) -> None:
     _png(folder / "square" / "big.png", 50, size=(12, 10))
-    with pytest.raises(DataFileError, match=r"The image .*square/big\.png has another size than the "
-                       r"others.*Received: 12x10.*Accepted: 6x6, the size of .*circle/1\.png"
-                       r".*Fix: pass image_size=\(6, 6\)"):
+    with pytest.raises(
+        DataFileError,
+        match=r"The image .*square/big\.png has another size than the "
+        r"others.*Received: 12x10.*Accepted: 6x6, the size of .*circle/1\.png"
+        r".*Fix: pass image_size=\(6, 6\)",
+    ):
         load_image_folder(folder)
     data = load_image_folder(folder, image_size=(6, 6))
     assert data.images.shape == (5, 6, 6) and int(data.images[3, 3, 3]) == 50  # sorted: a.jpg, big.png
@@ -72,15 +75,21 @@ def test_test_folder(folder: Path, tmp_path: Path) -> None:
     assert splits.test.class_names == splits.train.class_names
     assert splits.test.labels.tolist() == [2] and splits.test.images.shape == (1, 6, 6)
     _png(test_root / "hexagon" / "h.png", 7)
-    with pytest.raises(DataFileError, match=r"test folder .* has classes the training folder lacks"
-                       r".*Received: hexagon.*Accepted: circle, square, triangle"):
+    with pytest.raises(
+        DataFileError,
+        match=r"test folder .* has classes the training folder lacks"
+        r".*Received: hexagon.*Accepted: circle, square, triangle",
+    ):
         load_image_folder(folder, test_folder=test_root)
 
 
 def test_undecodable_file_is_named(folder: Path) -> None:
     (folder / "square" / "broken.jpg").write_bytes(b"this is not a jpeg")
-    with pytest.raises(DataFileError, match=r"Cannot decode the image .*square/broken\.jpg"
-                       r".*Accepted: PNG or JPEG files.*Fix: delete or re-export the file"):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot decode the image .*square/broken\.jpg"
+        r".*Accepted: PNG or JPEG files.*Fix: delete or re-export the file",
+    ):
         load_image_folder(folder)
 
 
@@ -89,13 +98,19 @@ def test_folder_errors(tmp_path: Path) -> None:
         load_image_folder(tmp_path / "missing")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataFileError, match=r"empty has no class subfolders \(it is empty\)"
-                       r".*Accepted: folder/<class name>/<image>\.png\|jpg\|jpeg"):
+    with pytest.raises(
+        DataFileError,
+        match=r"empty has no class subfolders \(it is empty\)"
+        r".*Accepted: folder/<class name>/<image>\.png\|jpg\|jpeg",
+    ):
         load_image_folder(empty)
     flat = tmp_path / "flat"
     _png(flat / "a.png", 1)
-    with pytest.raises(DataFileError, match=r"flat has no class subfolders\. Received: 1 images directly "
-                       r"in the folder.*Fix: put each class's images in a subfolder"):
+    with pytest.raises(
+        DataFileError,
+        match=r"flat has no class subfolders\. Received: 1 images directly "
+        r"in the folder.*Fix: put each class's images in a subfolder",
+    ):
         load_image_folder(flat)
     _png(tmp_path / "one" / "cls" / "a.png", 1)
     (tmp_path / "one" / "nothing").mkdir()

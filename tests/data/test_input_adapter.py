@@ -62,7 +62,9 @@ def test_pad_mode_centres_without_rescaling() -> None:
 
 
 def test_pad_cannot_shrink() -> None:
-    with pytest.raises(InputShapeError, match=r"resize='pad' cannot shrink images\. Received: input 28x28, size=\(20, 20\)"):
+    with pytest.raises(
+        InputShapeError, match=r"resize='pad' cannot shrink images\. Received: input 28x28, size=\(20, 20\)"
+    ):
         InputAdapter(size=(20, 20), resize="pad")(DIGITS)
 
 
@@ -73,7 +75,9 @@ def test_channels_and_modes() -> None:
     unit = _np(InputAdapter(preprocessing="unit")(np.full((1, 4, 4), 255, "uint8")))
     assert unit.shape == (1, 4, 4, 3) and np.allclose(unit, 1.0)
     torch = _np(InputAdapter(preprocessing="torch")(np.zeros((1, 2, 2, 3), "uint8")))
-    np.testing.assert_allclose(torch[0, 0, 0], -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-5)
+    np.testing.assert_allclose(
+        torch[0, 0, 0], -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-5
+    )
     assert InputAdapter(size=(9, 7), channels=1).compute_output_shape((None, 28, 28)) == (None, 9, 7, 1)
 
 
@@ -87,18 +91,32 @@ def test_save_load_round_trip_identical_outputs(tmp_path: Path) -> None:
     revived = keras.models.load_model(path)
     adapter = revived.get_layer("adapter")
     assert isinstance(adapter, InputAdapter)
-    assert (adapter.size, adapter.channels, adapter.preprocessing, adapter.resize) == ((32, 32), 3, "tf", "pad")
+    assert (adapter.size, adapter.channels, adapter.preprocessing, adapter.resize) == (
+        (32, 32),
+        3,
+        "tf",
+        "pad",
+    )
     np.testing.assert_array_equal(_np(revived(DIGITS)), _np(model(DIGITS)))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"size": (32,)}, r"`size` must be \(height, width\) with positive sides, or None\. Received: size=\(32,\)\. Fix: pass e\.g\. size=\(32, 32\)"),
+        (
+            {"size": (32,)},
+            r"`size` must be \(height, width\) with positive sides, or None\. Received: size=\(32,\)\. Fix: pass e\.g\. size=\(32, 32\)",
+        ),
         ({"size": (0, 32)}, r"`size` must be \(height, width\).*Received: size=\(0, 32\)"),
         ({"channels": 2}, r"`channels` must be 1 or 3\. Received: channels=2"),
-        ({"preprocessing": "imagenet"}, r"Unknown `preprocessing` mode\. Received: preprocessing='imagenet'\. Accepted: 'unit', 'caffe', 'tf', 'torch', 'none'"),
-        ({"resize": "bicubic"}, r"Unknown `resize` method\. Received: resize='bicubic'\. Accepted: 'bilinear', 'nearest', 'pad'"),
+        (
+            {"preprocessing": "imagenet"},
+            r"Unknown `preprocessing` mode\. Received: preprocessing='imagenet'\. Accepted: 'unit', 'caffe', 'tf', 'torch', 'none'",
+        ),
+        (
+            {"resize": "bicubic"},
+            r"Unknown `resize` method\. Received: resize='bicubic'\. Accepted: 'bilinear', 'nearest', 'pad'",
+        ),
     ],
 )
 def test_config_errors(kwargs: dict[str, object], pattern: str) -> None:
@@ -107,5 +125,8 @@ def test_config_errors(kwargs: dict[str, object], pattern: str) -> None:
 
 
 def test_input_shape_error() -> None:
-    with pytest.raises(InputShapeError, match=r"with 1 or 3 channels\. Received: shape=\(2, 8, 8, 2\)\. Fix: reshape the images"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"with 1 or 3 channels\. Received: shape=\(2, 8, 8, 2\)\. Fix: reshape the images",
+    ):
         InputAdapter()(np.zeros((2, 8, 8, 2), "float32"))

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from http_mirror import HttpMirror, refused_url  # tests/helpers (see the root conftest)
 
 from transferlab.data.dataset_splits import DatasetSplits
 from transferlab.data.idx import write_idx
 from transferlab.data.mnist import FILES, SHA256, load_mnist
 from transferlab.errors import ChecksumError, DataFileError, DatasetNotFoundError
-
-
-from http_mirror import HttpMirror, refused_url  # tests/helpers (see the root conftest)
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -81,7 +79,10 @@ def test_real_files_gunzipped_in_a_folder(tmp_path: Path, mnist_dir: Path, real_
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
         (folder / name).symlink_to(mnist_dir / name)
     # The gunzipped files are verified against the sha256 of the official content.
-    assert SHA256["t10k-labels-idx1-ubyte"] == hashlib.sha256((folder / "t10k-labels-idx1-ubyte").read_bytes()).hexdigest()
+    assert (
+        SHA256["t10k-labels-idx1-ubyte"]
+        == hashlib.sha256((folder / "t10k-labels-idx1-ubyte").read_bytes()).hexdigest()
+    )
     splits = load_mnist(folder, cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(splits.test.images, real_mnist.test.images)
     assert not (tmp_path / "cache").exists()
@@ -126,8 +127,9 @@ def test_real_download_from_local_mirror(tmp_path: Path, mnist_dir: Path) -> Non
 # --- where it looks (synthetic files) --------------------------------------------------------
 
 
-def test_env_var_folder(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]],
-                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_var_folder(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     files, sums = synthetic
     folder = _write_files(tmp_path / "env", files)
     monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(folder))
@@ -136,16 +138,18 @@ def test_env_var_folder(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[
     assert splits.test.labels.tolist() == list(range(9, -1, -1))
 
 
-def test_path_wins_over_env(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_path_wins_over_env(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     files, sums = synthetic
     monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(tmp_path / "nothing-here"))
     folder = _write_files(tmp_path / "explicit", files)
     assert load_mnist(folder, checksums=sums).source == str(folder)
 
 
-def test_cache_found_via_keras_home(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_found_via_keras_home(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     files, sums = synthetic
     home = tmp_path / "kh"
     _write_files(home / "datasets", files)
@@ -159,19 +163,29 @@ def test_keras_npz_in_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     home = tmp_path / "kh"
     (home / "datasets").mkdir(parents=True)
     npz = home / "datasets" / "mnist.npz"
-    np.savez(npz, x_train=np.zeros((3, 28, 28), "uint8"), y_train=np.array([1, 2, 3], "uint8"),
-             x_test=np.zeros((1, 28, 28), "uint8"), y_test=np.array([7], "uint8"))
+    np.savez(
+        npz,
+        x_train=np.zeros((3, 28, 28), "uint8"),
+        y_train=np.array([1, 2, 3], "uint8"),
+        x_test=np.zeros((1, 28, 28), "uint8"),
+        y_test=np.array([7], "uint8"),
+    )
     monkeypatch.setenv("KERAS_HOME", str(home))
     good = hashlib.sha256(npz.read_bytes()).hexdigest()
     splits = load_mnist(download=False, checksums={"mnist.npz": good})
     assert splits.source == str(npz) and splits.train.labels.tolist() == [1, 2, 3]
     # Against Keras' published sha256 this file is not Keras' copy: refused, named.
-    with pytest.raises(ChecksumError, match=rf"cached file {npz} is corrupt or not the published "
-                       rf"mnist\.npz.*Accepted: sha256 {SHA256['mnist.npz']}"):
+    with pytest.raises(
+        ChecksumError,
+        match=rf"cached file {npz} is corrupt or not the published "
+        rf"mnist\.npz.*Accepted: sha256 {SHA256['mnist.npz']}",
+    ):
         load_mnist(download=False)
 
 
-def test_corrupt_cached_file_is_never_used(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]) -> None:
+def test_corrupt_cached_file_is_never_used(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]
+) -> None:
     files, sums = synthetic
     cache = _write_files(tmp_path / "cache", files)
     (cache / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b broken")
@@ -185,24 +199,32 @@ def test_partial_cache_downloads_only_the_missing_files(
     tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]
 ) -> None:
     files, sums = synthetic
-    cache = _write_files(tmp_path / "cache", {"train-images-idx3-ubyte.gz": files["train-images-idx3-ubyte.gz"]})
+    cache = _write_files(
+        tmp_path / "cache", {"train-images-idx3-ubyte.gz": files["train-images-idx3-ubyte.gz"]}
+    )
     with HttpMirror(files) as mirror:
         load_mnist(cache_dir=cache, mirrors=[mirror.url], checksums=sums, progress=False, retries=0)
-    assert sorted(mirror.requests) == ["/t10k-images-idx3-ubyte.gz", "/t10k-labels-idx1-ubyte.gz",
-                                       "/train-labels-idx1-ubyte.gz"]
+    assert sorted(mirror.requests) == [
+        "/t10k-images-idx3-ubyte.gz",
+        "/t10k-labels-idx1-ubyte.gz",
+        "/train-labels-idx1-ubyte.gz",
+    ]
 
 
 # --- mirrors (synthetic files) ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["corrupt", "drop", "down"])
-def test_bad_first_mirror_then_next(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]],
-                                    mode: str) -> None:
+def test_bad_first_mirror_then_next(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]], mode: str
+) -> None:
     files, sums = synthetic
     cache = tmp_path / "cache"
     with HttpMirror(files, mode="ok" if mode == "down" else mode) as bad, HttpMirror(files) as good:
         first = refused_url() if mode == "down" else bad.url
-        splits = load_mnist(cache_dir=cache, mirrors=[first, good.url], checksums=sums, progress=False, retries=0)
+        splits = load_mnist(
+            cache_dir=cache, mirrors=[first, good.url], checksums=sums, progress=False, retries=0
+        )
     assert len(good.requests) == 4
     assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)  # no partial or temp files
     for name in FILES:
@@ -213,9 +235,10 @@ def test_bad_first_mirror_then_next(tmp_path: Path, synthetic: tuple[dict[str, b
 def test_every_mirror_fails(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]) -> None:
     files, sums = synthetic
     cache = tmp_path / "cache"
-    with HttpMirror(files, mode="drop") as drop:
-        with pytest.raises(DatasetNotFoundError) as info:
-            load_mnist(cache_dir=cache, mirrors=[drop.url, refused_url()], checksums=sums, progress=False, retries=0)
+    with HttpMirror(files, mode="drop") as drop, pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(
+            cache_dir=cache, mirrors=[drop.url, refused_url()], checksums=sums, progress=False, retries=0
+        )
     text = str(info.value)
     assert "MNIST was not found anywhere and could not be downloaded" in text
     assert "1) TRANSFERLAB_MNIST_DIR: not set" in text
@@ -233,14 +256,18 @@ def test_offline_with_nothing_anywhere(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(cache_dir=cache, download=False)
     text = str(info.value)
-    missing = "missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, " \
-              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+    missing = (
+        "missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+    )
     assert text.startswith("MNIST was not found anywhere and could not be downloaded. Received: looked at: ")
     assert f"1) TRANSFERLAB_MNIST_DIR={empty_env}: {missing}" in text
     assert f"2) cache folder {cache}: {missing}; no mnist.npz" in text
     assert "3) mirrors: not tried (download=False)" in text
-    assert f"Fix: copy the four files into {cache}, or into any folder and set " \
-           "TRANSFERLAB_MNIST_DIR=/that/folder (or pass path=...)" in text
+    assert (
+        f"Fix: copy the four files into {cache}, or into any folder and set "
+        "TRANSFERLAB_MNIST_DIR=/that/folder (or pass path=...)" in text
+    )
     assert not cache.exists()
 
 
@@ -250,17 +277,24 @@ def test_default_cache_is_keras_home_datasets(tmp_path: Path, monkeypatch: pytes
         load_mnist(mirrors=[])
 
 
-def test_explicit_path_missing_files(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]) -> None:
+def test_explicit_path_missing_files(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]
+) -> None:
     files, _ = synthetic
     folder = _write_files(tmp_path / "half", {k: v for k, v in files.items() if k.startswith("train")})
-    with pytest.raises(DatasetNotFoundError, match=r"MNIST files are missing from path=.*half.*Received: "
-                       r"missing t10k-images-idx3-ubyte\.gz, t10k-labels-idx1-ubyte\.gz\. Accepted"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"MNIST files are missing from path=.*half.*Received: "
+        r"missing t10k-images-idx3-ubyte\.gz, t10k-labels-idx1-ubyte\.gz\. Accepted",
+    ):
         load_mnist(folder)
     with pytest.raises(DatasetNotFoundError, match=r"\(the folder does not exist\)"):
         load_mnist(tmp_path / "nowhere")
 
 
-def test_verify_false_and_wrong_content(tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]) -> None:
+def test_verify_false_and_wrong_content(
+    tmp_path: Path, synthetic: tuple[dict[str, bytes], dict[str, str]]
+) -> None:
     files, _ = synthetic
     folder = _write_files(tmp_path / "f", files)
     # Without checksums, the synthetic files are not the official ones...
@@ -269,8 +303,11 @@ def test_verify_false_and_wrong_content(tmp_path: Path, synthetic: tuple[dict[st
     # ...but verify=False reads them; their content is still checked.
     assert len(load_mnist(folder, verify=False).train) == 20
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(9, dtype=np.uint8))
-    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte\.gz and .*t10k-labels-idx1-ubyte\.gz "
-                       r"do not match.*Received: 10 images, 9 labels"):
+    with pytest.raises(
+        DataFileError,
+        match=r"t10k-images-idx3-ubyte\.gz and .*t10k-labels-idx1-ubyte\.gz "
+        r"do not match.*Received: 10 images, 9 labels",
+    ):
         load_mnist(folder, verify=False)
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.full(10, 10, dtype=np.uint8))
     with pytest.raises(DataFileError, match=r"holds labels outside 0-9.*Received: labels in \[10, 10\]"):

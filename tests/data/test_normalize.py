@@ -54,11 +54,20 @@ def test_does_not_modify_input() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ConfigError, match=r"Unknown normalization `mode`\. Received: mode='scale'\. Accepted: 'unit', 'standardize'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown normalization `mode`\. Received: mode='scale'\. Accepted: 'unit', 'standardize'",
+    ):
         normalize(RGB, "scale")
-    with pytest.raises(ConfigError, match=r"apply only to mode='standardize'.*Received: mean=0.5, std=None\. Fix: drop mean/std"):
+    with pytest.raises(
+        ConfigError,
+        match=r"apply only to mode='standardize'.*Received: mean=0.5, std=None\. Fix: drop mean/std",
+    ):
         normalize(RGB, "torch", mean=0.5)
-    with pytest.raises(ConfigError, match=r"`std` must not be zero\. Received: std=\[0\.0\] \(computed from constant images\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`std` must not be zero\. Received: std=\[0\.0\] \(computed from constant images\)",
+    ):
         normalize(np.zeros((2, 3, 3, 1)), "standardize")
     with pytest.raises(DataError, match=r"`images` must be a numeric array\. Received: dtype=<U1"):
         normalize(np.array(["a"]), "unit")

@@ -18,7 +18,7 @@ N = 22
 def _data(n: int = N, channels: int | None = None) -> LabeledImages:
     # Image i is filled with the value i, so batches tell which examples they hold.
     shape = (n, 8, 8) if channels is None else (n, 8, 8, channels)
-    images = (np.arange(n, dtype="uint8").reshape(-1, *([1] * (len(shape) - 1))) * np.ones(shape, "uint8"))
+    images = np.arange(n, dtype="uint8").reshape(-1, *([1] * (len(shape) - 1))) * np.ones(shape, "uint8")
     return LabeledImages(images, np.arange(n) % 3, ("a", "b", "c"))
 
 
@@ -58,7 +58,7 @@ def test_shuffle_is_a_pure_function_of_seed_and_epoch() -> None:
     assert a == b
     assert a != other_epoch and a != other_seed
     for order in (a, other_epoch, other_seed):
-        assert sorted(sum(order, [])) == list(range(N))
+        assert sorted(i for batch in order for i in batch) == list(range(N))
 
 
 def test_throw_away_iteration_changes_nothing() -> None:
@@ -99,7 +99,9 @@ def test_augmentation_changes_images_per_batch_and_epoch_and_is_off_without_it()
     raw = _arrays(make_pipeline(data, batch_size=4, seed=1))
     aug0 = _arrays(make_pipeline(data, batch_size=4, seed=1, augment=augment))
     aug1 = _arrays(make_pipeline(data, batch_size=4, seed=1, augment=augment, epoch=1))
-    np.testing.assert_array_equal(raw[0], np.eye(8, dtype="float32")[None, :, :, None] * 255 * np.ones((4, 1, 1, 1)))
+    np.testing.assert_array_equal(
+        raw[0], np.eye(8, dtype="float32")[None, :, :, None] * 255 * np.ones((4, 1, 1, 1))
+    )
     assert not np.array_equal(aug0[0], raw[0])
     assert not np.array_equal(aug0[0], aug0[1])  # batches differ
     assert not np.array_equal(aug0[0][0], aug0[0][1])  # images within a batch differ
@@ -108,7 +110,9 @@ def test_augmentation_changes_images_per_batch_and_epoch_and_is_off_without_it()
 
 def test_cache_false_gives_the_same_batches() -> None:
     kw = dict(batch_size=5, shuffle=True, seed=3, augment=make_augmentation("light"))
-    for a, b in zip(_arrays(make_pipeline(_data(), cache=True, **kw)), _arrays(make_pipeline(_data(), cache=False, **kw))):  # type: ignore[arg-type]
+    for a, b in zip(
+        _arrays(make_pipeline(_data(), cache=True, **kw)), _arrays(make_pipeline(_data(), cache=False, **kw))
+    ):  # type: ignore[arg-type]
         np.testing.assert_array_equal(a, b)
 
 
@@ -124,7 +128,7 @@ def test_remainders_and_replicas() -> None:
 
 def test_shards_are_disjoint_and_cover_each_epoch() -> None:
     parts = [
-        sum(_ids(make_pipeline(_data(), batch_size=4, shuffle=True, seed=2, shard=(2, i))), [])
+        [j for b in _ids(make_pipeline(_data(), batch_size=4, shuffle=True, seed=2, shard=(2, i))) for j in b]
         for i in (0, 1)
     ]
     assert len(parts[0]) == 11 and len(parts[1]) == 11
@@ -141,16 +145,27 @@ def test_autotuning_is_off() -> None:
 
 def _train(strategy: tf.distribute.Strategy | None, num_replicas: int) -> list[np.ndarray]:
     # 22 examples in batches of 8: 8, 8, 6 per epoch (6 splits 3/3 over 2 replicas).
-    ds = make_pipeline(_data(), batch_size=8, shuffle=True, seed=0, repeat=True,
-                       num_replicas=num_replicas, augment=make_augmentation("light"))
+    ds = make_pipeline(
+        _data(),
+        batch_size=8,
+        shuffle=True,
+        seed=0,
+        repeat=True,
+        num_replicas=num_replicas,
+        augment=make_augmentation("light"),
+    )
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Rescaling(1 / 255),
-                                  keras.layers.Conv2D(2, 3, kernel_initializer="ones"),
-                                  keras.layers.Flatten(),
-                                  keras.layers.Dense(3, kernel_initializer="glorot_uniform")])
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Conv2D(2, 3, kernel_initializer="ones"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, kernel_initializer="glorot_uniform"),
+            ]
+        )
         model.layers[-1].kernel.assign(np.linspace(-1, 1, 36 * 2 * 3).reshape(72, 3))
-        model.compile(keras.optimizers.SGD(0.1),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(ds, epochs=2, steps_per_epoch=3, shuffle=False, verbose=0)
     return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
@@ -170,20 +185,60 @@ def test_mirrored_fit_sees_the_one_device_order(mirrored: tf.distribute.Strategy
     ("kwargs", "error", "pattern"),
     [
         ({"batch_size": 0}, ConfigError, r"`batch_size` must be an integer >= 1\. Received: batch_size=0"),
-        ({"batch_size": 4, "epoch": -1}, ConfigError, r"`epoch` must be an integer >= 0\. Received: epoch=-1"),
-        ({"batch_size": 4, "skip_batches": 1.5}, ConfigError, r"`skip_batches` must be an integer >= 0\. Received: skip_batches=1\.5"),
+        (
+            {"batch_size": 4, "epoch": -1},
+            ConfigError,
+            r"`epoch` must be an integer >= 0\. Received: epoch=-1",
+        ),
+        (
+            {"batch_size": 4, "skip_batches": 1.5},
+            ConfigError,
+            r"`skip_batches` must be an integer >= 0\. Received: skip_batches=1\.5",
+        ),
         ({"batch_size": 4, "num_replicas": 0}, ConfigError, r"`num_replicas` must be an integer >= 1"),
         ({"batch_size": 4, "prefetch": -1}, ConfigError, r"`prefetch` must be an integer >= 0"),
         ({"batch_size": 4, "parallel_calls": 0}, ConfigError, r"`parallel_calls` must be an integer >= 1"),
-        ({"batch_size": 4, "seed": "a"}, ConfigError, r"`seed` must be an integer >= 0\. Received: seed='a'\. Fix: pass an integer seed"),
+        (
+            {"batch_size": 4, "seed": "a"},
+            ConfigError,
+            r"`seed` must be an integer >= 0\. Received: seed='a'\. Fix: pass an integer seed",
+        ),
         ({"batch_size": 4, "seed": 2**63}, ConfigError, r"`seed` must be below 2\*\*63"),
-        ({"batch_size": 4, "shard": (2, 2)}, ConfigError, r"`shard` must be \(num_workers, index\) with 0 <= index < num_workers\. Received: shard=\(2, 2\)"),
-        ({"batch_size": 1, "num_replicas": 2}, ConfigError, r"`batch_size` must be a multiple of `num_replicas`.*Received: batch_size=1, num_replicas=2\. Fix: .*batch_size=2"),
-        ({"batch_size": 7, "num_replicas": 2}, ConfigError, r"`batch_size` must be a multiple of `num_replicas`.*Fix: .*batch_size=6"),
-        ({"batch_size": 4, "augment": "standard"}, ConfigError, r"`augment` must be a Keras layer or keras\.Sequential\. Received: augment of type str\. Fix: build one with"),
-        ({"batch_size": 60, "num_replicas": 30}, DataError, r"Fewer examples than replicas.*Received: 22 examples, num_replicas=30"),
-        ({"batch_size": 30, "drop_remainder": True}, DataError, r"would yield no batch.*Received: 22 examples, batch_size=30"),
-        ({"batch_size": 8, "skip_batches": 3}, ConfigError, r"`skip_batches` skips the whole epoch\. Received: skip_batches=3, 3 batches per epoch"),
+        (
+            {"batch_size": 4, "shard": (2, 2)},
+            ConfigError,
+            r"`shard` must be \(num_workers, index\) with 0 <= index < num_workers\. Received: shard=\(2, 2\)",
+        ),
+        (
+            {"batch_size": 1, "num_replicas": 2},
+            ConfigError,
+            r"`batch_size` must be a multiple of `num_replicas`.*Received: batch_size=1, num_replicas=2\. Fix: .*batch_size=2",
+        ),
+        (
+            {"batch_size": 7, "num_replicas": 2},
+            ConfigError,
+            r"`batch_size` must be a multiple of `num_replicas`.*Fix: .*batch_size=6",
+        ),
+        (
+            {"batch_size": 4, "augment": "standard"},
+            ConfigError,
+            r"`augment` must be a Keras layer or keras\.Sequential\. Received: augment of type str\. Fix: build one with",
+        ),
+        (
+            {"batch_size": 60, "num_replicas": 30},
+            DataError,
+            r"Fewer examples than replicas.*Received: 22 examples, num_replicas=30",
+        ),
+        (
+            {"batch_size": 30, "drop_remainder": True},
+            DataError,
+            r"would yield no batch.*Received: 22 examples, batch_size=30",
+        ),
+        (
+            {"batch_size": 8, "skip_batches": 3},
+            ConfigError,
+            r"`skip_batches` skips the whole epoch\. Received: skip_batches=3, 3 batches per epoch",
+        ),
     ],
 )
 def test_errors(kwargs: dict[str, object], error: type[Exception], pattern: str) -> None:

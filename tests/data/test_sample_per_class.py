@@ -49,7 +49,9 @@ def test_does_not_touch_global_numpy_state() -> None:
 
 
 def test_too_few_names_class_count_and_k() -> None:
-    with pytest.raises(DataError, match=r"k=6 per class\. Received: class 'c' has 5\. Fix: lower k to at most 5"):
+    with pytest.raises(
+        DataError, match=r"k=6 per class\. Received: class 'c' has 5\. Fix: lower k to at most 5"
+    ):
         sample_per_class(_data(), 6, seed=0)
 
 

@@ -32,12 +32,16 @@ def test_order_of_classes_sets_labels_and_names_select() -> None:
 
 @pytest.mark.parametrize("bad", [10, -1, "ten", 2.0])
 def test_unknown_class(bad: object) -> None:
-    with pytest.raises(DataError, match=r"Unknown class in `classes`\. Received: .*Accepted: label indices 0\.\.9"):
+    with pytest.raises(
+        DataError, match=r"Unknown class in `classes`\. Received: .*Accepted: label indices 0\.\.9"
+    ):
         select_classes(_digits(), [1, bad])  # type: ignore[list-item]
 
 
 def test_duplicates() -> None:
-    with pytest.raises(DataError, match=r"more than once\. Received: .*repeated: 3.*Fix: list each class once"):
+    with pytest.raises(
+        DataError, match=r"more than once\. Received: .*repeated: 3.*Fix: list each class once"
+    ):
         select_classes(_digits(), [3, "3"])
 
 

@@ -48,18 +48,25 @@ def test_reproducible_and_seed_dependent() -> None:
 
 @pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
 def test_bad_fraction(value: float) -> None:
-    with pytest.raises(ConfigError, match=r"fraction must lie strictly between 0 and 1\. Received: fraction_or_count="):
+    with pytest.raises(
+        ConfigError, match=r"fraction must lie strictly between 0 and 1\. Received: fraction_or_count="
+    ):
         train_val_split(_data(), value, seed=0)
 
 
 @pytest.mark.parametrize("value", [0, 100, -3])
 def test_bad_count(value: int) -> None:
-    with pytest.raises(ConfigError, match=r"at least one example on each side\. Received: .*Accepted: a fraction in \(0, 1\) or a count in \[1, 99\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"at least one example on each side\. Received: .*Accepted: a fraction in \(0, 1\) or a count in \[1, 99\]",
+    ):
         train_val_split(_data(), value, seed=0)
 
 
 def test_bad_type_and_seed_and_tiny() -> None:
-    with pytest.raises(ConfigError, match=r"`fraction_or_count` must be a number\. Received: fraction_or_count='10%'"):
+    with pytest.raises(
+        ConfigError, match=r"`fraction_or_count` must be a number\. Received: fraction_or_count='10%'"
+    ):
         train_val_split(_data(), "10%", seed=0)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"`seed` must be a non-negative integer\. Received: seed=-1"):
         train_val_split(_data(), 0.1, seed=-1)

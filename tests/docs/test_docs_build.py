@@ -16,13 +16,28 @@ GUIDES = sorted(p.name for p in DOCS.glob("*.md") if p.name.startswith(("guide-"
 CODE_GUIDES = [g for g in GUIDES if g != "guide-cli.md"]  # the CLI guide is shell only
 # Pages whose ```python blocks must run: the guides and the README's example.
 CODE_PAGES = {**{g: DOCS / g for g in CODE_GUIDES}, "README.md": REPO / "README.md"}
-MAIN_MODULES = ("backbones", "cli", "config", "data", "errors", "evaluation", "experiments",
-                "serving", "strategies", "training")
+MAIN_MODULES = (
+    "backbones",
+    "cli",
+    "config",
+    "data",
+    "errors",
+    "evaluation",
+    "experiments",
+    "serving",
+    "strategies",
+    "training",
+)
 
 
 def test_build_exits_0_and_writes_the_main_module_pages(tmp_path: Path) -> None:
-    process = subprocess.run([sys.executable, str(DOCS / "build.py"), "--out", str(tmp_path)],
-                             capture_output=True, text=True, timeout=300, cwd=REPO)
+    process = subprocess.run(
+        [sys.executable, str(DOCS / "build.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert process.returncode == 0, process.stdout + process.stderr
     assert re.search(r"docs: \d+ API pages in .*; 0 problems in the guides", process.stdout)
     api = tmp_path / "api"
@@ -43,7 +58,9 @@ def test_index_links_every_page() -> None:
     assert {"design.md", "results.md"} <= linked
 
 
-def test_check_guides_reports_dead_links_and_unknown_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_guides_reports_dead_links_and_unknown_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("docs_build", DOCS / "build.py")
@@ -51,7 +68,8 @@ def test_check_guides_reports_dead_links_and_unknown_names(tmp_path: Path, monke
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     (tmp_path / "guide-x.md").write_text(
-        "See [nothing](missing.md) and `transferlab.no_such_thing` but `transferlab.Trainer`.\n")
+        "See [nothing](missing.md) and `transferlab.no_such_thing` but `transferlab.Trainer`.\n"
+    )
     monkeypatch.setattr(build, "DOCS", tmp_path)
     assert build.check_guides() == [
         "guide-x.md: link to missing file missing.md",
@@ -87,8 +105,8 @@ def test_guide_code_runs(guide: str, mnist_dir: Path, tmp_path: Path) -> None:
     assert blocks, f"{guide} has no Python code"
     script = tmp_path / "guide.py"
     script.write_text("\n\n".join(blocks), encoding="utf-8")
-    env = dict(os.environ, TRANSFERLAB_MNIST_DIR=str(mnist_dir), TF_CPP_MIN_LOG_LEVEL="3",
-               MPLBACKEND="Agg")
-    process = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, TRANSFERLAB_MNIST_DIR=str(mnist_dir), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    process = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == 0, f"{guide}:\n{process.stderr[-4000:]}"

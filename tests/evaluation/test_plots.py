@@ -70,6 +70,8 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(MissingDependencyError, match=r'Plots need matplotlib.*pip install "transferlab\[plot\]"'):
+    with pytest.raises(
+        MissingDependencyError, match=r'Plots need matplotlib.*pip install "transferlab\[plot\]"'
+    ):
         plot_confusion_matrix(_report(), tmp_path / "c.png")
     assert not list(tmp_path.iterdir())

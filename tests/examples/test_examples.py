@@ -17,13 +17,18 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run_example(script: str, mnist_dir: Path, tmp_path: Path, *, timeout: float = 240,
-                extra: list[str] | None = None) -> str:
+def run_example(
+    script: str, mnist_dir: Path, tmp_path: Path, *, timeout: float = 240, extra: list[str] | None = None
+) -> str:
     """Runs ``examples/<script> [extra] --short --run-dir tmp_path``; returns its output (exit 0 asserted)."""
     env = dict(os.environ, TRANSFERLAB_MNIST_DIR=str(mnist_dir), TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *(extra or []), "--short", "--run-dir", str(tmp_path)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     output = process.stdout + process.stderr
     assert process.returncode == 0, output[-4000:]
@@ -72,17 +77,38 @@ def test_toml_configs_run_through_the_cli(
     transfer = RunConfig.load(EXAMPLES / "few_shot_transfer.toml")
     scratch = RunConfig.load(EXAMPLES / "scratch_baseline.toml")
     assert (transfer.strategy.kind, transfer.data.labels_per_class, transfer.model.pretrain_classes) == (
-        "fine_tune", 10, (0, 1, 2, 3, 4))
+        "fine_tune",
+        10,
+        (0, 1, 2, 3, 4),
+    )
     assert (scratch.strategy.kind, scratch.data.classes, scratch.model.pretrain_classes) == (
-        "scratch", (5, 6, 7, 8, 9), ())
+        "scratch",
+        (5, 6, 7, 8, 9),
+        (),
+    )
     # Equal epoch budgets: scratch trains warmup_epochs + epochs, like the two transfer phases.
     assert scratch.strategy.warmup_epochs + scratch.strategy.epochs == (
-        transfer.strategy.warmup_epochs + transfer.strategy.epochs)
+        transfer.strategy.warmup_epochs + transfer.strategy.epochs
+    )
 
     monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(mnist_dir))
-    short = ["--max-train", "300", "--width", "0.25", "--pretrain-epochs", "1",
-             "--warmup-epochs", "1", "--epochs", "1", "--distribution", "one_device",
-             "--run-dir", str(tmp_path), "--quiet"]
+    short = [
+        "--max-train",
+        "300",
+        "--width",
+        "0.25",
+        "--pretrain-epochs",
+        "1",
+        "--warmup-epochs",
+        "1",
+        "--epochs",
+        "1",
+        "--distribution",
+        "one_device",
+        "--run-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert main(["train", "--config", str(EXAMPLES / "few_shot_transfer.toml"), *short]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^test accuracy [01]\.\d{4}; trained in", out, re.M), out
@@ -106,8 +132,9 @@ def test_two_workers(mnist_dir: Path, tmp_path: Path) -> None:
 def test_resume_after_kill(mnist_dir: Path, tmp_path: Path) -> None:
     out = run_example("resume_after_kill.py", mnist_dir, tmp_path, timeout=300)
     assert "run 1: killed with SIGKILL mid-run (exit code -9)" in out
-    assert re.search(r"^run 2 \(same command, restarted\): resumed from phase \d+, epoch \d+, step \d+;",
-                     out, re.M), out
+    assert re.search(
+        r"^run 2 \(same command, restarted\): resumed from phase \d+, epoch \d+, step \d+;", out, re.M
+    ), out
     assert re.search(r"^run 3 \(uninterrupted\): resumed from no;", out, re.M), out
     sums = re.findall(r"final weights sha256 ([0-9a-f]{64})$", out, re.M)
     assert len(sums) == 2 and sums[0] == sums[1]
@@ -119,8 +146,11 @@ def _python3_kernel() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
 
     if "python3" not in KernelSpecManager().find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
-                        "--name", "python3"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
+            check=True,
+            capture_output=True,
+        )
     return "python3"
 
 
@@ -133,14 +163,16 @@ def test_notebook_runs_headless(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(not cell.outputs and cell.execution_count is None for cell in code), (
-        "commit the notebook without outputs")
+        "commit the notebook without outputs"
+    )
 
     # The kernel inherits this environment: short mode, the MNIST files, one device.
     monkeypatch.setenv("TRANSFERLAB_EXAMPLES_SHORT", "1")
     monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(mnist_dir))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name=_python3_kernel(),
-                                     resources={"metadata": {"path": str(EXAMPLES)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name=_python3_kernel(), resources={"metadata": {"path": str(EXAMPLES)}}
+    )
     client.execute()
 
     texts = [out.get("text", "") for cell in code for out in cell.outputs if out.output_type == "stream"]

@@ -58,7 +58,7 @@ def test_run_folder_holds_config_evaluation_and_plots(first_run):
 
 
 def test_the_source_task_is_pretrained_once_and_shared(first_run, mnist_dir):
-    config, result, tmp_path = first_run
+    _, result, tmp_path = first_run
     pretrain_runs = [p for p in (tmp_path / "runs").iterdir() if "-pretrain-" in p.name]
     assert len(pretrain_runs) == 1
     assert (pretrain_runs[0] / "pretrained_backbone.weights.h5").is_file()

@@ -42,10 +42,10 @@ class HttpMirror:
         mirror = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 mirror.requests.append(self.path)
                 name = self.path.rsplit("/", 1)[-1]
                 mode = mirror.modes.get(name, mirror.mode)

@@ -22,10 +22,20 @@ def run_script(script: Path, out: Path, *args: object, timeout: float = 240) -> 
     Raises:
         AssertionError: With the end of its stderr, for any other failure.
     """
-    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
-               TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, str(script), str(out), *map(str, args)],
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=str(REPO),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode not in (0, -9):
         raise AssertionError(proc.stderr[-3000:])
     return proc.returncode

@@ -48,8 +48,11 @@ def _images(n: int = 6, shape: tuple[int, ...] = (8, 8), classes: int = 3) -> An
     from transferlab.data import LabeledImages
 
     rng = np.random.default_rng(0)
-    return LabeledImages(rng.integers(0, 256, (n, *shape), dtype=np.uint8),
-                         np.arange(n) % classes, tuple("abcdefghij"[:classes]))
+    return LabeledImages(
+        rng.integers(0, 256, (n, *shape), dtype=np.uint8),
+        np.arange(n) % classes,
+        tuple("abcdefghij"[:classes]),
+    )
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
@@ -103,8 +106,9 @@ def _png_folder(tmp: Path) -> Callable[[], Any]:
 def _weights_of_another_shape(tmp: Path) -> Callable[[], Any]:
     from transferlab.backbones import create_backbone, save_backbone
 
-    path = save_backbone(create_backbone("alexnet", input_shape=(28, 28, 1), width=0.125),
-                         tmp / "small.weights.h5")
+    path = save_backbone(
+        create_backbone("alexnet", input_shape=(28, 28, 1), width=0.125), tmp / "small.weights.h5"
+    )
     return lambda: create_backbone("alexnet", input_shape=(28, 28, 1), width=0.25, weights=str(path))
 
 
@@ -128,8 +132,15 @@ def _fetch_corrupt(tmp: Path) -> Callable[[], Any]:
 
     def call() -> Any:
         with HttpMirror({"f.bin": body}, mode="corrupt") as mirror:
-            return fetch_file("f.bin", sha256=digest, mirrors=[mirror.url], cache_dir=tmp / "cache",
-                              retries=0, progress=False, timeout=5)
+            return fetch_file(
+                "f.bin",
+                sha256=digest,
+                mirrors=[mirror.url],
+                cache_dir=tmp / "cache",
+                retries=0,
+                progress=False,
+                timeout=5,
+            )
 
     return call
 
@@ -159,8 +170,9 @@ def _worker_never_joins(tmp: Path) -> Callable[[], Any]:
     refused_url = _http_mirror().refused_url
 
     own, peer = (refused_url().rstrip("/").rsplit("/", 1)[-1] for _ in range(2))
-    config = TFConfig.parse(json.dumps({"cluster": {"worker": [own, peer]},
-                                        "task": {"type": "worker", "index": 0}}))
+    config = TFConfig.parse(
+        json.dumps({"cluster": {"worker": [own, peer]}, "task": {"type": "worker", "index": 0}})
+    )
     return lambda: wait_for_workers(config, timeout=0.5, poll=0.05)
 
 
@@ -185,141 +197,382 @@ def _evaluate_with_bad_run_config(tmp: Path) -> list[str]:
 # The table ----------------------------------------------------------------------------------
 CASES = [
     # Data files
-    Case("idx-empty", lambda t: _read_idx(_idx_file(t, b"")), E.DataFileError, OSError,
-         r"empty \(0 bytes\).*Fix: .*download"),
-    Case("idx-truncated-data", lambda t: _read_idx(_idx_file(t, _idx_bytes(np.zeros((3, 4, 4)))[:-5])),
-         E.DataFileError, OSError, r"truncated: it holds fewer bytes than its dimensions say.*Fix: "),
-    Case("idx-truncated-header", lambda t: _read_idx(_idx_file(t, bytes([0, 0, 8, 3, 0, 0]))),
-         E.DataFileError, OSError, r"truncated inside its header.*Fix: "),
-    Case("idx-wrong-magic", lambda t: _read_idx(_idx_file(t, b"PK\x03\x04" + bytes(40))),
-         E.DataFileError, ValueError, r"not an IDX file: wrong magic number.*(Accepted|Fix): "),
-    Case("idx-bad-gzip", lambda t: _read_idx(_idx_file(t, gzip.compress(_idx_bytes(np.zeros((2, 4, 4))))[:20],
-                                                       "x-idx3-ubyte.gz")),
-         E.DataFileError, OSError, r"cannot be decompressed \(truncated or corrupt\).*Fix: "),
-    Case("idx-wrong-checksum", lambda t: _read_idx(_idx_file(t, _idx_bytes(np.zeros((2, 4, 4)))),
-                                                   sha256="0" * 64),
-         E.ChecksumError, OSError, r"corrupt or not the published file: its sha256 differs.*Fix: "),
-    Case("idx-image-label-count-mismatch", lambda t: _idx_folder(t, 5, 4), E.DataFileError, ValueError,
-         r"do not match.*5.*4.*Fix: "),
-    Case("image-folder-undecodable", _png_folder, E.DataFileError, OSError,
-         r"Cannot decode the image .*broken\.png.*Fix: "),
-    Case("download-corrupt-not-cached", _fetch_corrupt, E.DownloadError, OSError,
-         r"Could not download f\.bin from any of the 1 mirrors.*sha256 mismatch.*Fix: "),
+    Case(
+        "idx-empty",
+        lambda t: _read_idx(_idx_file(t, b"")),
+        E.DataFileError,
+        OSError,
+        r"empty \(0 bytes\).*Fix: .*download",
+    ),
+    Case(
+        "idx-truncated-data",
+        lambda t: _read_idx(_idx_file(t, _idx_bytes(np.zeros((3, 4, 4)))[:-5])),
+        E.DataFileError,
+        OSError,
+        r"truncated: it holds fewer bytes than its dimensions say.*Fix: ",
+    ),
+    Case(
+        "idx-truncated-header",
+        lambda t: _read_idx(_idx_file(t, bytes([0, 0, 8, 3, 0, 0]))),
+        E.DataFileError,
+        OSError,
+        r"truncated inside its header.*Fix: ",
+    ),
+    Case(
+        "idx-wrong-magic",
+        lambda t: _read_idx(_idx_file(t, b"PK\x03\x04" + bytes(40))),
+        E.DataFileError,
+        ValueError,
+        r"not an IDX file: wrong magic number.*(Accepted|Fix): ",
+    ),
+    Case(
+        "idx-bad-gzip",
+        lambda t: _read_idx(
+            _idx_file(t, gzip.compress(_idx_bytes(np.zeros((2, 4, 4))))[:20], "x-idx3-ubyte.gz")
+        ),
+        E.DataFileError,
+        OSError,
+        r"cannot be decompressed \(truncated or corrupt\).*Fix: ",
+    ),
+    Case(
+        "idx-wrong-checksum",
+        lambda t: _read_idx(_idx_file(t, _idx_bytes(np.zeros((2, 4, 4)))), sha256="0" * 64),
+        E.ChecksumError,
+        OSError,
+        r"corrupt or not the published file: its sha256 differs.*Fix: ",
+    ),
+    Case(
+        "idx-image-label-count-mismatch",
+        lambda t: _idx_folder(t, 5, 4),
+        E.DataFileError,
+        ValueError,
+        r"do not match.*5.*4.*Fix: ",
+    ),
+    Case(
+        "image-folder-undecodable",
+        _png_folder,
+        E.DataFileError,
+        OSError,
+        r"Cannot decode the image .*broken\.png.*Fix: ",
+    ),
+    Case(
+        "download-corrupt-not-cached",
+        _fetch_corrupt,
+        E.DownloadError,
+        OSError,
+        r"Could not download f\.bin from any of the 1 mirrors.*sha256 mismatch.*Fix: ",
+    ),
     # Arrays
-    Case("array-wrong-rank", lambda t: _labeled(np.zeros((4, 8), np.uint8), [0, 1, 0, 1]),
-         E.DataError, ValueError, r"`images` must have shape \(N, height, width\) or \(N, height, width, channels\)"),
-    Case("array-two-channels", lambda t: _labeled(np.zeros((2, 8, 8, 2), np.uint8), [0, 1]),
-         E.DataError, ValueError, r"must have 1 or 3 channels.*Received: .*2"),
-    Case("array-wrong-dtype", lambda t: _labeled(np.zeros((2, 8, 8), np.bool_), [0, 1]),
-         E.DataError, ValueError, r"`images` must be uint8 or floating point.*Received: .*bool"),
-    Case("array-nan", lambda t: _labeled(np.full((2, 8, 8), np.nan, np.float32), [0, 1]),
-         E.DataError, ValueError, r"contains NaN or infinite values.*Fix: "),
-    Case("array-inf", lambda t: _labeled(np.full((2, 8, 8), np.inf, np.float32), [0, 1]),
-         E.DataError, ValueError, r"contains NaN or infinite values.*Fix: "),
-    Case("labels-out-of-range", lambda t: _labeled(np.zeros((2, 8, 8), np.uint8), [0, 2]),
-         E.DataError, ValueError, r"`labels` must lie in \[0, 2\) for 2 classes.*Received: .*2"),
-    Case("labels-not-integers", lambda t: _labeled(np.zeros((2, 8, 8), np.uint8), [0.5, 1.0]),
-         E.DataError, ValueError, r"`labels` must be a 1-D integer array.*Received: .*float"),
-    Case("images-labels-length-mismatch", lambda t: _labeled(np.zeros((3, 8, 8), np.uint8), [0, 1]),
-         E.DataError, ValueError, r"same length.*Received: .*3.*2"),
-    Case("fewer-examples-than-replicas",
-         lambda t: (lambda: __import__("transferlab").make_pipeline(_images(1), batch_size=2, num_replicas=2)),
-         E.DataError, ValueError, r"Fewer examples than replicas.*Fix: "),
-    Case("fewer-than-k-per-class",
-         lambda t: (lambda: __import__("transferlab").sample_per_class(_images(6), 3, seed=0)),
-         E.DataError, ValueError, r"Not enough examples to draw k=3 per class.*Fix: "),
+    Case(
+        "array-wrong-rank",
+        lambda t: _labeled(np.zeros((4, 8), np.uint8), [0, 1, 0, 1]),
+        E.DataError,
+        ValueError,
+        r"`images` must have shape \(N, height, width\) or \(N, height, width, channels\)",
+    ),
+    Case(
+        "array-two-channels",
+        lambda t: _labeled(np.zeros((2, 8, 8, 2), np.uint8), [0, 1]),
+        E.DataError,
+        ValueError,
+        r"must have 1 or 3 channels.*Received: .*2",
+    ),
+    Case(
+        "array-wrong-dtype",
+        lambda t: _labeled(np.zeros((2, 8, 8), np.bool_), [0, 1]),
+        E.DataError,
+        ValueError,
+        r"`images` must be uint8 or floating point.*Received: .*bool",
+    ),
+    Case(
+        "array-nan",
+        lambda t: _labeled(np.full((2, 8, 8), np.nan, np.float32), [0, 1]),
+        E.DataError,
+        ValueError,
+        r"contains NaN or infinite values.*Fix: ",
+    ),
+    Case(
+        "array-inf",
+        lambda t: _labeled(np.full((2, 8, 8), np.inf, np.float32), [0, 1]),
+        E.DataError,
+        ValueError,
+        r"contains NaN or infinite values.*Fix: ",
+    ),
+    Case(
+        "labels-out-of-range",
+        lambda t: _labeled(np.zeros((2, 8, 8), np.uint8), [0, 2]),
+        E.DataError,
+        ValueError,
+        r"`labels` must lie in \[0, 2\) for 2 classes.*Received: .*2",
+    ),
+    Case(
+        "labels-not-integers",
+        lambda t: _labeled(np.zeros((2, 8, 8), np.uint8), [0.5, 1.0]),
+        E.DataError,
+        ValueError,
+        r"`labels` must be a 1-D integer array.*Received: .*float",
+    ),
+    Case(
+        "images-labels-length-mismatch",
+        lambda t: _labeled(np.zeros((3, 8, 8), np.uint8), [0, 1]),
+        E.DataError,
+        ValueError,
+        r"same length.*Received: .*3.*2",
+    ),
+    Case(
+        "fewer-examples-than-replicas",
+        lambda t: lambda: __import__("transferlab").make_pipeline(_images(1), batch_size=2, num_replicas=2),
+        E.DataError,
+        ValueError,
+        r"Fewer examples than replicas.*Fix: ",
+    ),
+    Case(
+        "fewer-than-k-per-class",
+        lambda t: lambda: __import__("transferlab").sample_per_class(_images(6), 3, seed=0),
+        E.DataError,
+        ValueError,
+        r"Not enough examples to draw k=3 per class.*Fix: ",
+    ),
     # Backbones
-    Case("backbone-unknown-name", lambda t: (lambda: __import__("transferlab").create_backbone("vgg61")),
-         E.UnknownBackboneError, ValueError, r"Unknown backbone.*vgg61.*(Accepted|Fix): .*vgg16"),
-    Case("backbone-input-below-minimum",
-         lambda t: (lambda: __import__("transferlab").create_backbone("vgg16", input_shape=(16, 16, 3))),
-         E.InputShapeError, ValueError, r"needs inputs of at least 32x32.*Received: .*16.*Fix: "),
-    Case("imagenet-weights-one-channel",
-         lambda t: (lambda: __import__("transferlab").create_backbone("vgg16", weights="imagenet",
-                                                                      input_shape=(32, 32, 1))),
-         E.WeightsError, ValueError, r"ImageNet weights need 3 input channels.*Fix: "),
-    Case("weights-file-of-another-shape", _weights_of_another_shape, E.WeightsError, ValueError,
-         r"do not fit backbone 'alexnet'.*Fix: "),
-    Case("weights-file-missing",
-         lambda t: (lambda: __import__("transferlab").create_backbone("alexnet", weights=str(t / "no.weights.h5"))),
-         E.WeightsNotFoundError, FileNotFoundError, r"Weights file not found.*Fix: "),
+    Case(
+        "backbone-unknown-name",
+        lambda t: lambda: __import__("transferlab").create_backbone("vgg61"),
+        E.UnknownBackboneError,
+        ValueError,
+        r"Unknown backbone.*vgg61.*(Accepted|Fix): .*vgg16",
+    ),
+    Case(
+        "backbone-input-below-minimum",
+        lambda t: lambda: __import__("transferlab").create_backbone("vgg16", input_shape=(16, 16, 3)),
+        E.InputShapeError,
+        ValueError,
+        r"needs inputs of at least 32x32.*Received: .*16.*Fix: ",
+    ),
+    Case(
+        "imagenet-weights-one-channel",
+        lambda t: (
+            lambda: __import__("transferlab").create_backbone(
+                "vgg16", weights="imagenet", input_shape=(32, 32, 1)
+            )
+        ),
+        E.WeightsError,
+        ValueError,
+        r"ImageNet weights need 3 input channels.*Fix: ",
+    ),
+    Case(
+        "weights-file-of-another-shape",
+        _weights_of_another_shape,
+        E.WeightsError,
+        ValueError,
+        r"do not fit backbone 'alexnet'.*Fix: ",
+    ),
+    Case(
+        "weights-file-missing",
+        lambda t: (
+            lambda: __import__("transferlab").create_backbone("alexnet", weights=str(t / "no.weights.h5"))
+        ),
+        E.WeightsNotFoundError,
+        FileNotFoundError,
+        r"Weights file not found.*Fix: ",
+    ),
     # Configs
-    Case("config-unknown-key", _config("[training]\nbatchsize = 32\n"), E.ConfigError, ValueError,
-         r"Unknown config key `training\.batchsize`.*batch_size"),
-    Case("config-unknown-section", _config("[trainig]\nseed = 1\n"), E.ConfigError, ValueError,
-         r"Unknown config section `\[trainig\]`.*Accepted: .*\[training\]"),
-    Case("config-wrong-type", _config('[training]\nbatch_size = "big"\n'), E.ConfigError, ValueError,
-         r"Wrong type for config key `training\.batch_size`.*big.*int"),
-    Case("config-contradictory", _config('[strategy]\ntop = 2\nfrom_group = "block3"\n'),
-         E.ConfigError, ValueError, r"`strategy\.top` and `strategy\.from_group` contradict each other.*Fix: "),
-    Case("config-not-toml", _config("[training\nseed = 1\n"), E.ConfigError, ValueError,
-         r"is not valid TOML.*Fix: check the line"),
+    Case(
+        "config-unknown-key",
+        _config("[training]\nbatchsize = 32\n"),
+        E.ConfigError,
+        ValueError,
+        r"Unknown config key `training\.batchsize`.*batch_size",
+    ),
+    Case(
+        "config-unknown-section",
+        _config("[trainig]\nseed = 1\n"),
+        E.ConfigError,
+        ValueError,
+        r"Unknown config section `\[trainig\]`.*Accepted: .*\[training\]",
+    ),
+    Case(
+        "config-wrong-type",
+        _config('[training]\nbatch_size = "big"\n'),
+        E.ConfigError,
+        ValueError,
+        r"Wrong type for config key `training\.batch_size`.*big.*int",
+    ),
+    Case(
+        "config-contradictory",
+        _config('[strategy]\ntop = 2\nfrom_group = "block3"\n'),
+        E.ConfigError,
+        ValueError,
+        r"`strategy\.top` and `strategy\.from_group` contradict each other.*Fix: ",
+    ),
+    Case(
+        "config-not-toml",
+        _config("[training\nseed = 1\n"),
+        E.ConfigError,
+        ValueError,
+        r"is not valid TOML.*Fix: check the line",
+    ),
     # Command line (argv): the command raises it, main() prints one line and exits non-zero
-    Case("cli-run-config-unknown-key", _evaluate_with_bad_run_config, E.ConfigError, ValueError,
-         r"Unknown config key `data\.clases`.*classes"),
-    Case("cli-dataset-without-path", lambda t: ["data", "--dataset", "idx"], E.ConfigError, ValueError,
-         r"dataset='idx' needs a folder.*Fix: pass --path DIR"),
-    Case("cli-bad-output-suffix", lambda t: ["predict", str(t / "m.keras"), str(t / "a.png"),
-                                             "--output", str(t / "out.txt")],
-         E.ConfigError, ValueError, r"`--output` must name a \.csv or \.json file.*Accepted: out\.csv, out\.json"),
-    Case("cli-top-k-zero", lambda t: ["predict", str(t / "m.keras"), str(t / "a.png"), "--top-k", "0"],
-         E.ConfigError, ValueError, r"`--top-k` must be at least 1.*--top-k 0"),
+    Case(
+        "cli-run-config-unknown-key",
+        _evaluate_with_bad_run_config,
+        E.ConfigError,
+        ValueError,
+        r"Unknown config key `data\.clases`.*classes",
+    ),
+    Case(
+        "cli-dataset-without-path",
+        lambda t: ["data", "--dataset", "idx"],
+        E.ConfigError,
+        ValueError,
+        r"dataset='idx' needs a folder.*Fix: pass --path DIR",
+    ),
+    Case(
+        "cli-bad-output-suffix",
+        lambda t: ["predict", str(t / "m.keras"), str(t / "a.png"), "--output", str(t / "out.txt")],
+        E.ConfigError,
+        ValueError,
+        r"`--output` must name a \.csv or \.json file.*Accepted: out\.csv, out\.json",
+    ),
+    Case(
+        "cli-top-k-zero",
+        lambda t: ["predict", str(t / "m.keras"), str(t / "a.png"), "--top-k", "0"],
+        E.ConfigError,
+        ValueError,
+        r"`--top-k` must be at least 1.*--top-k 0",
+    ),
     # Distribution
-    Case("distribution-unknown-spec",
-         lambda t: (lambda: __import__("transferlab").resolve_distribution("tpu_pod")),
-         E.ConfigError, ValueError, r"unknown distribution `spec`.*tpu_pod.*Accepted: 'auto', 'one_device'"),
-    Case("tf-config-not-json", "tf_config:{cluster: [", E.DistributionError, RuntimeError,
-         r"TF_CONFIG is malformed: not valid JSON.*Fix: set one JSON object per process"),
-    Case("tf-config-index-out-of-range",
-         'tf_config:{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 2}}',
-         E.DistributionError, RuntimeError, r"task index out of range.*0\.\.1.*Fix: "),
-    Case("worker-never-joins", _worker_never_joins, E.WorkerTimeoutError, TimeoutError,
-         r"1 of 1 peer worker\(s\) did not join within 0\.5 s.*Fix: start every worker"),
+    Case(
+        "distribution-unknown-spec",
+        lambda t: lambda: __import__("transferlab").resolve_distribution("tpu_pod"),
+        E.ConfigError,
+        ValueError,
+        r"unknown distribution `spec`.*tpu_pod.*Accepted: 'auto', 'one_device'",
+    ),
+    Case(
+        "tf-config-not-json",
+        "tf_config:{cluster: [",
+        E.DistributionError,
+        RuntimeError,
+        r"TF_CONFIG is malformed: not valid JSON.*Fix: set one JSON object per process",
+    ),
+    Case(
+        "tf-config-index-out-of-range",
+        'tf_config:{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 2}}',
+        E.DistributionError,
+        RuntimeError,
+        r"task index out of range.*0\.\.1.*Fix: ",
+    ),
+    Case(
+        "worker-never-joins",
+        _worker_never_joins,
+        E.WorkerTimeoutError,
+        TimeoutError,
+        r"1 of 1 peer worker\(s\) did not join within 0\.5 s.*Fix: start every worker",
+    ),
     # Strategies
-    Case("strategy-unknown-group",
-         lambda t: (lambda: __import__("transferlab").set_trainable_groups(_tiny_classifier(), ["block9"])),
-         E.StrategyError, ValueError, r"no layer group 'block9'.*Accepted: 'stem', 'block1'.*Fix: did you mean 'block4'"),
-    Case("strategy-top-too-large",
-         lambda t: (lambda: __import__("transferlab").FineTune(2, top=9).phases(_vgg_info())),
-         E.StrategyError, ValueError, r"FineTune\(top=9\) asks for more groups than backbone 'vgg16' has.*5"),
-    Case("strategy-top-and-from-group",
-         lambda t: (lambda: __import__("transferlab").FineTune(2, top=1, from_group="block4")),
-         E.StrategyError, ValueError, r"FineTune takes `top` or `from_group`, not both.*Fix: "),
-    Case("strategy-unknown-batchnorm-policy",
-         lambda t: (lambda: __import__("transferlab").FineTune(2, top=1, batchnorm="sometimes")),
-         E.StrategyError, ValueError, r"Unknown BatchNorm policy.*sometimes.*Accepted: "),
+    Case(
+        "strategy-unknown-group",
+        lambda t: lambda: __import__("transferlab").set_trainable_groups(_tiny_classifier(), ["block9"]),
+        E.StrategyError,
+        ValueError,
+        r"no layer group 'block9'.*Accepted: 'stem', 'block1'.*Fix: did you mean 'block4'",
+    ),
+    Case(
+        "strategy-top-too-large",
+        lambda t: lambda: __import__("transferlab").FineTune(2, top=9).phases(_vgg_info()),
+        E.StrategyError,
+        ValueError,
+        r"FineTune\(top=9\) asks for more groups than backbone 'vgg16' has.*5",
+    ),
+    Case(
+        "strategy-top-and-from-group",
+        lambda t: lambda: __import__("transferlab").FineTune(2, top=1, from_group="block4"),
+        E.StrategyError,
+        ValueError,
+        r"FineTune takes `top` or `from_group`, not both.*Fix: ",
+    ),
+    Case(
+        "strategy-unknown-batchnorm-policy",
+        lambda t: lambda: __import__("transferlab").FineTune(2, top=1, batchnorm="sometimes"),
+        E.StrategyError,
+        ValueError,
+        r"Unknown BatchNorm policy.*sometimes.*Accepted: ",
+    ),
     # Pipeline options
-    Case("pipeline-batch-size-zero",
-         lambda t: (lambda: __import__("transferlab").make_pipeline(_images(), batch_size=0)),
-         E.ConfigError, ValueError, r"`batch_size` must be an integer >= 1.*batch_size=0"),
-    Case("pipeline-bad-shard",
-         lambda t: (lambda: __import__("transferlab").make_pipeline(_images(), batch_size=2, shard=(2, 2))),
-         E.ConfigError, ValueError, r"`shard` must be \(num_workers, index\) with 0 <= index < num_workers.*\(2, 2\)"),
-    Case("pipeline-batch-not-multiple-of-replicas",
-         lambda t: (lambda: __import__("transferlab").make_pipeline(_images(), batch_size=3, num_replicas=2)),
-         E.ConfigError, ValueError, r"`batch_size` must be a multiple of `num_replicas`.*Fix: "),
-    Case("pipeline-skips-whole-epoch",
-         lambda t: (lambda: __import__("transferlab").make_pipeline(_images(6), batch_size=2, skip_batches=3)),
-         E.ConfigError, ValueError, r"`skip_batches` skips the whole epoch.*3"),
-    Case("augmentation-unknown-preset",
-         lambda t: (lambda: __import__("transferlab").make_augmentation("extreme")),
-         E.ConfigError, ValueError, r"Unknown augmentation `preset`.*extreme.*Accepted: .*standard"),
+    Case(
+        "pipeline-batch-size-zero",
+        lambda t: lambda: __import__("transferlab").make_pipeline(_images(), batch_size=0),
+        E.ConfigError,
+        ValueError,
+        r"`batch_size` must be an integer >= 1.*batch_size=0",
+    ),
+    Case(
+        "pipeline-bad-shard",
+        lambda t: lambda: __import__("transferlab").make_pipeline(_images(), batch_size=2, shard=(2, 2)),
+        E.ConfigError,
+        ValueError,
+        r"`shard` must be \(num_workers, index\) with 0 <= index < num_workers.*\(2, 2\)",
+    ),
+    Case(
+        "pipeline-batch-not-multiple-of-replicas",
+        lambda t: lambda: __import__("transferlab").make_pipeline(_images(), batch_size=3, num_replicas=2),
+        E.ConfigError,
+        ValueError,
+        r"`batch_size` must be a multiple of `num_replicas`.*Fix: ",
+    ),
+    Case(
+        "pipeline-skips-whole-epoch",
+        lambda t: lambda: __import__("transferlab").make_pipeline(_images(6), batch_size=2, skip_batches=3),
+        E.ConfigError,
+        ValueError,
+        r"`skip_batches` skips the whole epoch.*3",
+    ),
+    Case(
+        "augmentation-unknown-preset",
+        lambda t: lambda: __import__("transferlab").make_augmentation("extreme"),
+        E.ConfigError,
+        ValueError,
+        r"Unknown augmentation `preset`.*extreme.*Accepted: .*standard",
+    ),
     # Training
-    Case("trainer-unknown-feature-cache",
-         lambda t: (lambda: __import__("transferlab").Trainer(_tiny_classifier, strategy=None, feature_cache="ram")),
-         E.ConfigError, ValueError, r"Unknown `feature_cache` mode.*'ram'.*Accepted: 'auto', 'off', 'disk'"),
-    Case("trainer-unknown-precision",
-         lambda t: (lambda: __import__("transferlab").Trainer(_tiny_classifier, strategy=None, precision="fp8")),
-         E.ConfigError, ValueError, r"Unknown `precision`.*fp8.*Accepted: .*bfloat16"),
+    Case(
+        "trainer-unknown-feature-cache",
+        lambda t: (
+            lambda: __import__("transferlab").Trainer(_tiny_classifier, strategy=None, feature_cache="ram")
+        ),
+        E.ConfigError,
+        ValueError,
+        r"Unknown `feature_cache` mode.*'ram'.*Accepted: 'auto', 'off', 'disk'",
+    ),
+    Case(
+        "trainer-unknown-precision",
+        lambda t: lambda: __import__("transferlab").Trainer(_tiny_classifier, strategy=None, precision="fp8"),
+        E.ConfigError,
+        ValueError,
+        r"Unknown `precision`.*fp8.*Accepted: .*bfloat16",
+    ),
     # Serving
-    Case("serving-unreadable-image", lambda t: _read_images(_idx_file(t, b"\x89PNG\r\n\x1a\ngarbage", "a.png")),
-        E.DataFileError, OSError, r"Cannot decode image file .*a\.png.*Fix: "),
-    Case("serving-image-missing",
-         lambda t: (lambda: __import__("transferlab").read_images(t / "none.png")),
-         E.DataFileError, OSError, r"Image file .*none\.png does not exist.*Fix: check the path"),
-    Case("serving-model-missing",
-         lambda t: (lambda: __import__("transferlab").load_trained_model(t / "none.keras")),
-         E.DataFileError, OSError, r"No model at .*none\.keras.*Accepted: "),
+    Case(
+        "serving-unreadable-image",
+        lambda t: _read_images(_idx_file(t, b"\x89PNG\r\n\x1a\ngarbage", "a.png")),
+        E.DataFileError,
+        OSError,
+        r"Cannot decode image file .*a\.png.*Fix: ",
+    ),
+    Case(
+        "serving-image-missing",
+        lambda t: lambda: __import__("transferlab").read_images(t / "none.png"),
+        E.DataFileError,
+        OSError,
+        r"Image file .*none\.png does not exist.*Fix: check the path",
+    ),
+    Case(
+        "serving-model-missing",
+        lambda t: lambda: __import__("transferlab").load_trained_model(t / "none.keras"),
+        E.DataFileError,
+        OSError,
+        r"No model at .*none\.keras.*Accepted: ",
+    ),
 ]
 
 

@@ -55,7 +55,11 @@ def test_three_sigkills_then_the_same_command_is_bit_identical(tmp_path: Path) -
         assert np.array_equal(a, b)
     rows = json.loads((run / "r" / "metrics.json").read_text())
     assert [(r["epoch"], r["phase"]) for r in rows] == [
-        (1, "warmup"), (2, "warmup"), (3, "finetune"), (4, "finetune")]
+        (1, "warmup"),
+        (2, "warmup"),
+        (3, "finetune"),
+        (4, "finetune"),
+    ]
     leftovers = [p.name for p in (run / "r").rglob("*") if p.name.endswith((".tmp", ".part"))]
     assert leftovers == []
 
@@ -67,14 +71,17 @@ DIGEST = hashlib.sha256(BODY).hexdigest()
 def _fetch(cache: Path, mirrors: list[str]) -> Path:
     from transferlab.data import fetch_file
 
-    return fetch_file("f.bin", sha256=DIGEST, mirrors=mirrors, cache_dir=cache, retries=0,
-                      progress=False, timeout=1.0)
+    return fetch_file(
+        "f.bin", sha256=DIGEST, mirrors=mirrors, cache_dir=cache, retries=0, progress=False, timeout=1.0
+    )
 
 
 @pytest.mark.parametrize("fault", ["drop", "stall", "corrupt", "error"])
 def test_a_failed_download_caches_nothing_and_the_next_mirror_is_used(tmp_path: Path, fault: str) -> None:
-    with http_mirror.HttpMirror({"f.bin": BODY}, mode=fault) as bad, \
-            http_mirror.HttpMirror({"f.bin": BODY}) as good:
+    with (
+        http_mirror.HttpMirror({"f.bin": BODY}, mode=fault) as bad,
+        http_mirror.HttpMirror({"f.bin": BODY}) as good,
+    ):
         path = _fetch(tmp_path, [bad.url, good.url])
     assert bad.requests == ["/f.bin"] and good.requests == ["/f.bin"]
     assert path.read_bytes() == BODY
@@ -84,9 +91,14 @@ def test_a_failed_download_caches_nothing_and_the_next_mirror_is_used(tmp_path: 
 def test_a_download_cut_on_every_mirror_leaves_the_cache_empty(tmp_path: Path) -> None:
     from transferlab.errors import DownloadError
 
-    with http_mirror.HttpMirror({"f.bin": BODY}, mode="drop") as first, \
-            http_mirror.HttpMirror({"f.bin": BODY}, mode="drop") as second:
-        with pytest.raises(DownloadError, match=r"Could not download f\.bin from any of the 2 mirrors"
-                                                r".*connection closed after 32768 of 65536 bytes"):
-            _fetch(tmp_path, [first.url, second.url])
+    with (
+        http_mirror.HttpMirror({"f.bin": BODY}, mode="drop") as first,
+        http_mirror.HttpMirror({"f.bin": BODY}, mode="drop") as second,
+        pytest.raises(
+            DownloadError,
+            match=r"Could not download f\.bin from any of the 2 mirrors"
+            r".*connection closed after 32768 of 65536 bytes",
+        ),
+    ):
+        _fetch(tmp_path, [first.url, second.url])
     assert list(tmp_path.iterdir()) == []

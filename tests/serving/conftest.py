@@ -46,5 +46,6 @@ def exported(tiny_model, tmp_path_factory):
     """``tiny_model`` exported once per module, with class names a, b, c."""
     from transferlab.serving import export_saved_model
 
-    return export_saved_model(tiny_model, tmp_path_factory.mktemp("export") / "served",
-                              class_names=["a", "b", "c"])
+    return export_saved_model(
+        tiny_model, tmp_path_factory.mktemp("export") / "served", class_names=["a", "b", "c"]
+    )

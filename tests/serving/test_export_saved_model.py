@@ -31,9 +31,18 @@ def test_keras_file_and_saved_model_predict_the_same_in_a_fresh_process(
     np.save(tmp_path / "digits.npy", digits)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
-        [sys.executable, str(HERE / "fresh_process_predict.py"), str(tmp_path / "model.keras"),
-         str(exported), str(tmp_path / "digits.npy"), str(tmp_path / "out.npz")],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            str(HERE / "fresh_process_predict.py"),
+            str(tmp_path / "model.keras"),
+            str(exported),
+            str(tmp_path / "digits.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
@@ -85,8 +94,11 @@ def test_target_exists_then_overwrite(tiny_model, tmp_path):
     target = tmp_path / "served"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with pytest.raises(ConfigError, match=r"The export target .*served already exists\. "
-                                          r"Fix: pass overwrite=True to replace it"):
+    with pytest.raises(
+        ConfigError,
+        match=r"The export target .*served already exists\. "
+        r"Fix: pass overwrite=True to replace it",
+    ):
         export_saved_model(tiny_model, target)
     assert (target / "old.txt").is_file()
     export_saved_model(tiny_model, target, overwrite=True)
@@ -114,8 +126,9 @@ def test_failed_overwrite_keeps_the_old_export(tiny_model, tmp_path, monkeypatch
     target = tmp_path / "served"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    monkeypatch.setattr(_archive_class(), "write_out",
-                        lambda self, path, **kw: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(
+        _archive_class(), "write_out", lambda self, path, **kw: (_ for _ in ()).throw(OSError("disk full"))
+    )
     with pytest.raises(OSError, match="disk full"):
         export_saved_model(tiny_model, target, overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["served"] and (target / "old.txt").is_file()
@@ -124,9 +137,12 @@ def test_failed_overwrite_keeps_the_old_export(tiny_model, tmp_path, monkeypatch
 def test_model_without_known_input_shape(tmp_path):
     inputs = keras.Input((None, None, 1))
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
-    with pytest.raises(InputShapeError, match=r"The model's input shape is not known\. Received: "
-                                              r"input shape \(None, None, 1\)\. Fix: pass "
-                                              r"input_shape=\(height, width, channels\)"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"The model's input shape is not known\. Received: "
+        r"input shape \(None, None, 1\)\. Fix: pass "
+        r"input_shape=\(height, width, channels\)",
+    ):
         export_saved_model(model, tmp_path / "s")
     folder = export_saved_model(model, tmp_path / "s", input_shape=(8, 8, 1))
     served = tf.saved_model.load(str(folder))
@@ -135,11 +151,17 @@ def test_model_without_known_input_shape(tmp_path):
 
 
 def test_bad_input_shape_and_class_names(tiny_model, tmp_path):
-    with pytest.raises(InputShapeError, match=r"`input_shape` must be \(height, width\) or \(height, "
-                                              r"width, channels\) with 1 or 3 channels\. Received: "
-                                              r"input_shape=\(28, 28, 2\)"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"`input_shape` must be \(height, width\) or \(height, "
+        r"width, channels\) with 1 or 3 channels\. Received: "
+        r"input_shape=\(28, 28, 2\)",
+    ):
         export_saved_model(tiny_model, tmp_path / "s", input_shape=(28, 28, 2))
-    with pytest.raises(ConfigError, match=r"`class_names` must have one name per model output\. "
-                                          r"Received: 2 names for 3 outputs"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`class_names` must have one name per model output\. "
+        r"Received: 2 names for 3 outputs",
+    ):
         export_saved_model(tiny_model, tmp_path / "s", class_names=["a", "b"])
     assert list(tmp_path.iterdir()) == []

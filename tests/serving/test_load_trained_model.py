@@ -29,28 +29,40 @@ def test_saved_model_folder_is_wrapped(tiny_model, digits, exported):
 
 
 def test_missing_path(tmp_path):
-    with pytest.raises(DataFileError, match=r"No model at .*nothing\.keras: the path does not exist\. "
-                                            r"Accepted: a \.keras file, a SavedModel folder"):
+    with pytest.raises(
+        DataFileError,
+        match=r"No model at .*nothing\.keras: the path does not exist\. "
+        r"Accepted: a \.keras file, a SavedModel folder",
+    ):
         load_trained_model(tmp_path / "nothing.keras")
 
 
 def test_folder_without_a_model(tmp_path):
-    with pytest.raises(ConfigError, match=r"holds no model\. Received: neither saved_model\.pb nor "
-                                          r"model\.keras\. Accepted: .*Fix: pass the run folder"):
+    with pytest.raises(
+        ConfigError,
+        match=r"holds no model\. Received: neither saved_model\.pb nor "
+        r"model\.keras\. Accepted: .*Fix: pass the run folder",
+    ):
         load_trained_model(tmp_path)
 
 
 def test_file_of_another_kind(tmp_path):
     (tmp_path / "weights.h5").write_bytes(b"x")
-    with pytest.raises(ConfigError, match=r"weights\.h5 is not a model transferlab can load\. Received: "
-                                          r"a file with extension '\.h5'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"weights\.h5 is not a model transferlab can load\. Received: "
+        r"a file with extension '\.h5'",
+    ):
         load_trained_model(tmp_path / "weights.h5")
 
 
 def test_corrupt_keras_file(tmp_path):
     (tmp_path / "model.keras").write_bytes(b"not a zip file")
-    with pytest.raises(DataFileError, match=r"Cannot load the Keras model .*model\.keras\. Received: "
-                                            r".*Fix: check that the file is a complete \.keras file"):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot load the Keras model .*model\.keras\. Received: "
+        r".*Fix: check that the file is a complete \.keras file",
+    ):
         load_trained_model(tmp_path)
 
 
@@ -58,8 +70,11 @@ def test_saved_model_without_transferlab_metadata(exported, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
     shutil.rmtree(copy / "assets.extra")
-    with pytest.raises(ConfigError, match=r"has no assets\.extra/transferlab\.json, so its input shape "
-                                          r"is unknown\. Fix: export the model with transferlab's"):
+    with pytest.raises(
+        ConfigError,
+        match=r"has no assets\.extra/transferlab\.json, so its input shape "
+        r"is unknown\. Fix: export the model with transferlab's",
+    ):
         load_trained_model(copy)
 
 
@@ -67,6 +82,9 @@ def test_corrupt_saved_model(exported, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
     (copy / "saved_model.pb").write_bytes(b"garbage")
-    with pytest.raises(DataFileError, match=r"Cannot load the SavedModel .*copy\. Received: .*saved_model"
-                                            r"\.pb.*\. Fix: export the model again"):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot load the SavedModel .*copy\. Received: .*saved_model"
+        r"\.pb.*\. Fix: export the model again",
+    ):
         load_trained_model(copy)

@@ -28,8 +28,11 @@ def test_class_names_labels_confidence_and_top_k(tiny_model, digits):
     np.testing.assert_array_equal(p.confidence, p.probabilities.max(axis=1))
     indices, probs = p.top_k(3)
     assert (indices[:, 0] == p.classes).all() and (np.diff(probs, axis=1) <= 0).all()
-    with pytest.raises(ConfigError, match=r"`k` must be between 1 and the number of classes\. "
-                                          r"Received: k=4\. Accepted: 1 to 3"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`k` must be between 1 and the number of classes\. "
+        r"Received: k=4\. Accepted: 1 to 3",
+    ):
         p.top_k(4)
 
 
@@ -44,8 +47,9 @@ def test_logits_model_gets_a_softmax(digits):
 def test_rgb_model_gets_grayscale_repeated(digits):
     model = make_tiny_classifier(input_shape=(28, 28, 3))
     rgb = np.repeat(digits[..., None], 3, axis=-1)
-    np.testing.assert_allclose(predict(model, digits).probabilities,
-                               np.asarray(model(rgb, training=False)), atol=1e-5)
+    np.testing.assert_allclose(
+        predict(model, digits).probabilities, np.asarray(model(rgb, training=False)), atol=1e-5
+    )
 
 
 def test_empty_batch(tiny_model):
@@ -54,40 +58,57 @@ def test_empty_batch(tiny_model):
 
 
 def test_bad_batch_size(tiny_model, digits):
-    with pytest.raises(ConfigError, match=r"`batch_size` must be a positive integer\. Received: batch_size=0"):
+    with pytest.raises(
+        ConfigError, match=r"`batch_size` must be a positive integer\. Received: batch_size=0"
+    ):
         predict(tiny_model, digits, batch_size=0)
 
 
 def test_wrong_number_of_class_names(tiny_model, digits):
-    with pytest.raises(ConfigError, match=r"`class_names` must have one name per model output\. "
-                                          r"Received: 2 names \['a', 'b'\] for 3 outputs"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`class_names` must have one name per model output\. "
+        r"Received: 2 names \['a', 'b'\] for 3 outputs",
+    ):
         predict(tiny_model, digits, class_names=["a", "b"])
 
 
 def test_wrong_rank(tiny_model):
-    with pytest.raises(DataError, match=r"`images` must have shape \(N, height, width\) or \(N, height, "
-                                        r"width, channels\) with 1 or 3 channels\. Received: "
-                                        r"images\.shape=\(28, 28\)"):
+    with pytest.raises(
+        DataError,
+        match=r"`images` must have shape \(N, height, width\) or \(N, height, "
+        r"width, channels\) with 1 or 3 channels\. Received: "
+        r"images\.shape=\(28, 28\)",
+    ):
         predict(tiny_model, np.zeros((28, 28), np.uint8))
 
 
 def test_wrong_size(tiny_model):
-    with pytest.raises(DataError, match=r"The images' size differs from the model's input size\. "
-                                        r"Received: images 32x32, model input 28x28x1\. Fix: resize "
-                                        r"them, e\.g\. read_images\(paths, size=\(28, 28\)\)"):
+    with pytest.raises(
+        DataError,
+        match=r"The images' size differs from the model's input size\. "
+        r"Received: images 32x32, model input 28x28x1\. Fix: resize "
+        r"them, e\.g\. read_images\(paths, size=\(28, 28\)\)",
+    ):
         predict(tiny_model, np.zeros((1, 32, 32), np.uint8))
 
 
 def test_wrong_channels(tiny_model):
-    with pytest.raises(DataError, match=r"The images' channels differ from the model's input\. "
-                                        r"Received: 3 channels, model input 28x28x1\. Fix: convert "
-                                        r"them, e\.g\. read_images\(paths, channels=1\)"):
+    with pytest.raises(
+        DataError,
+        match=r"The images' channels differ from the model's input\. "
+        r"Received: 3 channels, model input 28x28x1\. Fix: convert "
+        r"them, e\.g\. read_images\(paths, channels=1\)",
+    ):
         predict(tiny_model, np.zeros((1, 28, 28, 3), np.uint8))
 
 
 def test_normalised_images_are_refused(tiny_model):
-    with pytest.raises(DataError, match=r"`images` must hold raw pixel values in \[0, 255\] \(the model "
-                                        r"scales them itself\)\. Received: values in \[-1\.0, 1\.0\]"):
+    with pytest.raises(
+        DataError,
+        match=r"`images` must hold raw pixel values in \[0, 255\] \(the model "
+        r"scales them itself\)\. Received: values in \[-1\.0, 1\.0\]",
+    ):
         predict(tiny_model, np.linspace(-1, 1, 28 * 28).reshape(1, 28, 28))
     with pytest.raises(DataError, match=r"`images` must hold numbers\. Received: images\.dtype=<U1"):
         predict(tiny_model, np.full((1, 28, 28), "a"))
@@ -96,11 +117,16 @@ def test_normalised_images_are_refused(tiny_model):
 def test_model_with_two_inputs(digits):
     a, b = keras.Input((28, 28, 1)), keras.Input((28, 28, 1))
     model = keras.Model([a, b], keras.layers.Add()([a, b]))
-    with pytest.raises(ConfigError, match=r"`predict` takes a model with one image input\. Received: 2 inputs"):
+    with pytest.raises(
+        ConfigError, match=r"`predict` takes a model with one image input\. Received: 2 inputs"
+    ):
         predict(model, digits)
 
 
 def test_predictions_from_probabilities_checks_names():
-    with pytest.raises(ConfigError, match=r"Received: 1 names \['x'\] for 2 outputs\. Fix: pass 2 class "
-                                          r"names, or class_names=None for '0'\.\.'1'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Received: 1 names \['x'\] for 2 outputs\. Fix: pass 2 class "
+        r"names, or class_names=None for '0'\.\.'1'",
+    ):
         Predictions.from_probabilities(np.array([[0.5, 0.5]]), ["x"])

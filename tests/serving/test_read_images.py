@@ -98,24 +98,32 @@ def test_folder_instead_of_file(tmp_path):
 def test_undecodable_png_names_the_file(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not a png at all")
-    with pytest.raises(DataFileError,
-                       match=r"Cannot decode image file .*broken\.png\. Received: 24 bytes; "
-                             r"TensorFlow said: .*Fix: check that it is a valid PNG or JPEG"):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot decode image file .*broken\.png\. Received: 24 bytes; "
+        r"TensorFlow said: .*Fix: check that it is a valid PNG or JPEG",
+    ):
         read_images(bad)
 
 
 def test_unknown_extension(tmp_path):
     path = tmp_path / "digits.bmp2"
     path.write_bytes(b"x")
-    with pytest.raises(DataFileError, match=r"Cannot tell what kind of file .*digits\.bmp2 is from its "
-                                            r"name\. Received: extension '\.bmp2'\. Accepted: \.png, "):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot tell what kind of file .*digits\.bmp2 is from its "
+        r"name\. Received: extension '\.bmp2'\. Accepted: \.png, ",
+    ):
         read_images(path)
 
 
 def test_wrong_rank(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros(10, np.uint8))
-    with pytest.raises(DataFileError, match=r"flat\.npy does not hold images\. Received: an array of "
-                                            r"shape \(10,\)\. Accepted: \(H, W\), \(N, H, W\)"):
+    with pytest.raises(
+        DataFileError,
+        match=r"flat\.npy does not hold images\. Received: an array of "
+        r"shape \(10,\)\. Accepted: \(H, W\), \(N, H, W\)",
+    ):
         read_images(tmp_path / "flat.npy")
     np.save(tmp_path / "five.npy", np.zeros((2, 4, 4, 5), np.uint8))
     with pytest.raises(DataFileError, match=r"shape \(2, 4, 4, 5\)"):
@@ -124,8 +132,11 @@ def test_wrong_rank(tmp_path):
 
 def test_values_outside_pixel_range(tmp_path):
     np.save(tmp_path / "norm.npy", np.full((1, 4, 4), -0.5, np.float32))
-    with pytest.raises(DataFileError, match=r"norm\.npy holds values outside the pixel range "
-                                            r"\[0, 255\]\. Received: values in \[-0\.5, -0\.5\]"):
+    with pytest.raises(
+        DataFileError,
+        match=r"norm\.npy holds values outside the pixel range "
+        r"\[0, 255\]\. Received: values in \[-0\.5, -0\.5\]",
+    ):
         read_images(tmp_path / "norm.npy")
 
 
@@ -137,16 +148,22 @@ def test_non_numeric_array(tmp_path):
 
 def test_unreadable_numpy_file(tmp_path):
     (tmp_path / "x.npy").write_bytes(b"garbage")
-    with pytest.raises(DataFileError, match=r"Cannot read NumPy file .*x\.npy\. Received: .*Fix: save "
-                                            r"the images with numpy\.save"):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot read NumPy file .*x\.npy\. Received: .*Fix: save "
+        r"the images with numpy\.save",
+    ):
         read_images(tmp_path / "x.npy")
 
 
 def test_npz_with_several_arrays_and_no_known_name(tmp_path):
     np.savez(tmp_path / "two.npz", a=np.zeros((1, 2, 2)), b=np.zeros((1, 2, 2)))
-    with pytest.raises(DataFileError, match=r"Cannot tell which array of .*two\.npz holds the images\. "
-                                            r"Received: arrays \['a', 'b'\]\. Accepted: one array, "
-                                            r"or one named images, x, x_test"):
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot tell which array of .*two\.npz holds the images\. "
+        r"Received: arrays \['a', 'b'\]\. Accepted: one array, "
+        r"or one named images, x, x_test",
+    ):
         read_images(tmp_path / "two.npz")
 
 
@@ -160,8 +177,11 @@ def test_corrupt_idx_file_reports_read_idx_error(tmp_path):
 def test_differing_sizes_without_size(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((1, 28, 28), np.uint8))
     np.save(tmp_path / "b.npy", np.zeros((1, 32, 32), np.uint8))
-    with pytest.raises(DataFileError, match=r"The images in .*b\.npy differ in size from those in "
-                                            r".*a\.npy\. Received: 32x32 vs 28x28\. Fix: pass size="):
+    with pytest.raises(
+        DataFileError,
+        match=r"The images in .*b\.npy differ in size from those in "
+        r".*a\.npy\. Received: 32x32 vs 28x28\. Fix: pass size=",
+    ):
         read_images([tmp_path / "a.npy", tmp_path / "b.npy"])
     assert read_images([tmp_path / "a.npy", tmp_path / "b.npy"], size=(28, 28)).shape == (2, 28, 28)
 
@@ -169,16 +189,22 @@ def test_differing_sizes_without_size(tmp_path):
 def test_differing_channels_without_channels(tmp_path):
     np.save(tmp_path / "g.npy", np.zeros((1, 8, 8), np.uint8))
     np.save(tmp_path / "c.npy", np.zeros((1, 8, 8, 3), np.uint8))
-    with pytest.raises(DataFileError, match=r"differ in channels from those in .*g\.npy\. Received: "
-                                            r"3 vs 1 channels\. Fix: pass channels=1 or channels=3"):
+    with pytest.raises(
+        DataFileError,
+        match=r"differ in channels from those in .*g\.npy\. Received: "
+        r"3 vs 1 channels\. Fix: pass channels=1 or channels=3",
+    ):
         read_images([tmp_path / "g.npy", tmp_path / "c.npy"])
 
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ConfigError, match=r"`paths` names no file\. Received: paths=\[\]"):
         read_images([])
-    with pytest.raises(ConfigError, match=r"`size` must be \(height, width\) with positive sides, "
-                                          r"or None\. Received: size=\(0, 28\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`size` must be \(height, width\) with positive sides, "
+        r"or None\. Received: size=\(0, 28\)",
+    ):
         read_images(["x.png"], size=(0, 28))
     with pytest.raises(ConfigError, match=r"`channels` must be 1, 3 or None\. Received: channels=2"):
         read_images(["x.png"], channels=2)

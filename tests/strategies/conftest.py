@@ -68,9 +68,7 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def snapshot(model: keras.Model) -> dict[str, np.ndarray]:
     """Every variable of the model by path (unique in these tests), except RNG states."""
-    return {
-        v.path: np.array(v.numpy()) for v in model.variables if "seed_generator" not in v.path
-    }
+    return {v.path: np.array(v.numpy()) for v in model.variables if "seed_generator" not in v.path}
 
 
 def changed(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> set[str]:
@@ -97,8 +95,15 @@ def run_phases(
         compile_phase(model, phase, loss="sparse_categorical_crossentropy", optimizer=optimizer)
         check_trainable_state(model)
         before = snapshot(model)
-        model.fit(x, y, batch_size=len(x), epochs=epoch + phase.epochs, initial_epoch=epoch,
-                  shuffle=False, verbose=0)
+        model.fit(
+            x,
+            y,
+            batch_size=len(x),
+            epochs=epoch + phase.epochs,
+            initial_epoch=epoch,
+            shuffle=False,
+            verbose=0,
+        )
         epoch += phase.epochs
         if on_phase is not None:
             on_phase(phase, model, changed(before, snapshot(model)))
@@ -107,7 +112,8 @@ def run_phases(
 def variables_of(model: keras.Model, *prefixes: str) -> set[str]:
     """Paths of the model's trainable-kind variables (kernels, biases, gamma, beta) by prefix."""
     return {
-        v.path for v in model.variables
+        v.path
+        for v in model.variables
         if v.path.startswith(prefixes) and not v.path.endswith(("moving_mean", "moving_variance"))
     }
 
@@ -125,5 +131,3 @@ class Helpers:
 def h() -> type[Helpers]:
     """Access to ``snapshot``, ``changed``, ``run_phases``, ``variables_of``."""
     return Helpers
-
-

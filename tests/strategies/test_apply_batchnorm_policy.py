@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 from transferlab.errors import StrategyError
-from transferlab.strategies import BatchNormPolicy, FrozenStatsBatchNormalization, Phase
-from transferlab.strategies import apply_batchnorm_policy
+from transferlab.strategies import (
+    BatchNormPolicy,
+    FrozenStatsBatchNormalization,
+    Phase,
+    apply_batchnorm_policy,
+)
 
 BN = "block2_bn/"
 
@@ -47,9 +51,7 @@ def test_affine_normalises_with_the_moving_statistics(make_model: Callable, data
     assert abs(float(np.mean(bn(x, training=True)))) < 1e-3  # batch statistics again
 
 
-def test_affine_survives_save_and_load(
-    make_model: Callable, data: tuple, h: type, tmp_path: Path
-) -> None:
+def test_affine_survives_save_and_load(make_model: Callable, data: tuple, h: type, tmp_path: Path) -> None:
     model = make_model()
     h.run_phases(model, [Phase("ft", 1, ("block2",), 0.1, batchnorm="affine")], *data)
     model.save(tmp_path / "m.keras")

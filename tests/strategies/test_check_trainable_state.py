@@ -40,7 +40,9 @@ def test_unfreezing_after_compile_is_reported_too(make_model: Callable) -> None:
     model = make_model()
     compile_phase(model, Phase("head", 1), loss="sparse_categorical_crossentropy")
     model.backbone.get_layer("block2_conv").trainable = True
-    with pytest.raises(TrainableStateError, match=r"Received: now trainable: groups block2; layers block2_conv. Fix"):
+    with pytest.raises(
+        TrainableStateError, match=r"Received: now trainable: groups block2; layers block2_conv. Fix"
+    ):
         check_trainable_state(model)
 
 
@@ -56,6 +58,9 @@ def test_optimizer_built_for_other_variables_is_refused(make_model: Callable, da
     model.fit(*data, batch_size=8, epochs=1, verbose=0)  # opt now built for every variable
     freeze(model.backbone)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")  # reused instance
-    with pytest.raises(TrainableStateError, match=r"optimizer was built for other variables.*"
-                       r"Received: 14 variables compiled for, 2 trainable now"):
+    with pytest.raises(
+        TrainableStateError,
+        match=r"optimizer was built for other variables.*"
+        r"Received: 14 variables compiled for, 2 trainable now",
+    ):
         check_trainable_state(model)

@@ -61,8 +61,9 @@ def test_adam_first_step_moves_each_group_by_its_rate(make_model: Callable, data
     c = np.sqrt(1 - 0.999)  # Keras Adam, step 1: lr * c * g / (c * |g| + eps) ~ lr * sign(g)
     for path, d in delta.items():
         g = grads[path]
-        np.testing.assert_allclose(d, -rate_of(path) * c * g / (c * np.abs(g) + 1e-7),
-                                   rtol=1e-3, atol=1e-7, err_msg=path)
+        np.testing.assert_allclose(
+            d, -rate_of(path) * c * g / (c * np.abs(g) + 1e-7), rtol=1e-3, atol=1e-7, err_msg=path
+        )
         big = np.abs(g) > 1e-3
         assert big.any() and np.allclose(np.abs(d[big]), rate_of(path), rtol=1e-2), path
 
@@ -70,8 +71,12 @@ def test_adam_first_step_moves_each_group_by_its_rate(make_model: Callable, data
 def test_factors_apply_on_top_of_a_schedule(make_model: Callable, data: tuple) -> None:
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
     model = make_model()
-    compile_phase(model, PHASE, loss="sparse_categorical_crossentropy",
-                  optimizer=keras.optimizers.SGD(learning_rate=schedule))
+    compile_phase(
+        model,
+        PHASE,
+        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.SGD(learning_rate=schedule),
+    )
     one_step(model, *data)  # step 0 at 0.1
     grads = gradients(model, *data)
     delta = one_step(model, *data)  # step 1: the schedule gives 0.05, each group its factor of it
@@ -110,8 +115,10 @@ def test_compiled_model_with_layerwise_adam_saves_and_loads(
 
 def test_optimizer_for_other_variables_is_refused(make_model: Callable, data: tuple) -> None:
     model = make_model()
-    model.compile(optimizer=layerwise_optimizer(keras.optimizers.SGD(0.1), [("nope/kernel", 0.5)]),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=layerwise_optimizer(keras.optimizers.SGD(0.1), [("nope/kernel", 0.5)]),
+        loss="sparse_categorical_crossentropy",
+    )
     with pytest.raises(StrategyError, match=r"no single learning-rate factor.*Received: variable"):
         model.fit(*data, epochs=1, verbose=0)
 

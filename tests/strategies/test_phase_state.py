@@ -49,7 +49,9 @@ def test_resume_keeps_the_unfrozen_groups(make_model: Callable, data: tuple, tmp
 
 
 def test_errors_name_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(ResumeError, match=r"Cannot place a run.*Received: epochs_completed=6 .*Accepted: 0 to 5"):
+    with pytest.raises(
+        ResumeError, match=r"Cannot place a run.*Received: epochs_completed=6 .*Accepted: 0 to 5"
+    ):
         PhaseState.at(PHASES, 6)
     with pytest.raises(ResumeError, match=r"does not match the strategy's phases.*Fix: resume with the same"):
         PhaseState.at(PHASES, 3).phase([Phase("warmup", 2), Phase("other", 3)])

@@ -19,12 +19,14 @@ def test_groups_select_exactly_their_variables(make_model: Callable) -> None:
     assert set_trainable_groups(model, ()) == ()
     assert trainable_paths(model) == HEAD
     assert set_trainable_groups(model, ["block2", "block1"], batchnorm="train") == ("block1", "block2")
-    expected = HEAD | {f"{g}_{v}" for g in ("block1", "block2")
-                       for v in ("conv/kernel", "conv/bias", "bn/gamma", "bn/beta")}
+    expected = HEAD | {
+        f"{g}_{v}" for g in ("block1", "block2") for v in ("conv/kernel", "conv/bias", "bn/gamma", "bn/beta")
+    }
     assert trainable_paths(model) == expected
     set_trainable_groups(model, "all")  # BN frozen by default: only the convs
-    assert trainable_paths(model) == HEAD | {f"{g}_conv/{v}" for g in ("stem", "block1", "block2")
-                                             for v in ("kernel", "bias")}
+    assert trainable_paths(model) == HEAD | {
+        f"{g}_conv/{v}" for g in ("stem", "block1", "block2") for v in ("kernel", "bias")
+    }
     assert not model.backbone.get_layer("stem_bn").trainable
 
 

@@ -113,8 +113,9 @@ def test_options_that_do_not_fit_the_backbone_are_refused(tiny_backbone) -> None
 
 
 def test_a_chain_equals_running_its_parts_by_hand(make_model: Callable, data: tuple, h: type) -> None:
-    warmup, gradual = FeatureExtraction(epochs=1, learning_rate=0.05), GradualUnfreeze(
-        steps=2, learning_rate=0.02, lr_decay=0.5
+    warmup, gradual = (
+        FeatureExtraction(epochs=1, learning_rate=0.05),
+        GradualUnfreeze(steps=2, learning_rate=0.02, lr_decay=0.5),
     )
     chained = make_model(seed=3)
     info = chained.backbone_info
@@ -128,12 +129,20 @@ def test_a_chain_equals_running_its_parts_by_hand(make_model: Callable, data: tu
     for part in (warmup, gradual):
         for phase in part.phases(info):
             apply_phase(by_hand, phase)
-            by_hand.compile(optimizer=build_optimizer(by_hand, phase, "adam"),
-                            loss="sparse_categorical_crossentropy")
-            by_hand.fit(*data, batch_size=8, epochs=epoch + phase.epochs, initial_epoch=epoch,
-                        shuffle=False, verbose=0)
+            by_hand.compile(
+                optimizer=build_optimizer(by_hand, phase, "adam"), loss="sparse_categorical_crossentropy"
+            )
+            by_hand.fit(
+                *data,
+                batch_size=8,
+                epochs=epoch + phase.epochs,
+                initial_epoch=epoch,
+                shuffle=False,
+                verbose=0,
+            )
             epoch += phase.epochs
     for a, b in zip(chained.variables, by_hand.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
-    assert not np.array_equal(chained.get_layer("head").get_weights()[0],
-                              make_model(seed=3).get_layer("head").get_weights()[0])
+    assert not np.array_equal(
+        chained.get_layer("head").get_weights()[0], make_model(seed=3).get_layer("head").get_weights()[0]
+    )

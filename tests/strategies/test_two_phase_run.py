@@ -36,8 +36,14 @@ def test_two_phases_move_only_their_variables(
     top2_train = {p for p in top2 if not p.endswith(("moving_mean", "moving_variance", "gamma", "beta"))}
     head = {v.path for v in model.head.variables}
     seen: dict[str, set[str]] = {}
-    h.run_phases(model, STRATEGY.phases(info), x, y, optimizer="adam",
-                 on_phase=lambda phase, m, moved: seen.__setitem__(phase.name, moved))
+    h.run_phases(
+        model,
+        STRATEGY.phases(info),
+        x,
+        y,
+        optimizer="adam",
+        on_phase=lambda phase, m, moved: seen.__setitem__(phase.name, moved),
+    )
     assert seen["warmup"] == head
     assert seen["finetune"] == head | top2_train  # BN of block4 frozen: no stats, no gamma/beta
     assert top2_train == {"block4_conv/kernel", "fc_dense/kernel", "fc_dense/bias"}

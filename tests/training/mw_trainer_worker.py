@@ -37,8 +37,8 @@ def main(argv: list[str]) -> int:
     run_dir = os.path.join(out, f"w{index}") if "--per-worker-dirs" in argv else out
 
     import numpy as np
-
     import resume_tiny
+
     from transferlab.strategies import FineTune
     from transferlab.training import exact_backup
     from transferlab.training.trainer import Trainer
@@ -70,7 +70,11 @@ def main(argv: list[str]) -> int:
         strategy=FineTune(epochs=1, top=1, warmup_epochs=1, learning_rate=1e-2),
         distribution=_arg(argv, "--distribution", "multi_worker"),
         worker_timeout=float(_arg(argv, "--timeout", "60")),  # type: ignore[arg-type]
-        run_dir=run_dir, run_name="r", batch_size=4, verbose=0, deterministic=True,
+        run_dir=run_dir,
+        run_name="r",
+        batch_size=4,
+        verbose=0,
+        deterministic=True,
         backup_every=2,
     )
     result = trainer.fit(data, data.take(range(8)))

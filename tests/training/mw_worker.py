@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
     from transferlab.training.distribution import resolve_distribution
     from transferlab.training.distribution_info import DistributionInfo
 
-    strategy = resolve_distribution("multi_worker", timeout=float(argv[argv.index("--timeout") + 1]) if "--timeout" in argv else 60.0)
+    strategy = resolve_distribution(
+        "multi_worker", timeout=float(argv[argv.index("--timeout") + 1]) if "--timeout" in argv else 60.0
+    )
     import keras
     import tensorflow as tf
 

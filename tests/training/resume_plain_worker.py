@@ -54,11 +54,21 @@ def main(out_dir: str, kill_at: int) -> None:
     for phase, epochs in enumerate(EPOCHS):
         model.get_layer("body").trainable = phase > 0
         model.get_layer("bn").trainable = phase > 0
-        model.compile(optimizer=keras.optimizers.Adam(1e-2 / (phase + 1)),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        backup.fit_phase(model, data_fn, phase=phase, initial_epoch=epoch,
-                         epochs=epoch + epochs, steps_per_epoch=STEPS,
-                         callbacks=[killer], verbose=0)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-2 / (phase + 1)),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        backup.fit_phase(
+            model,
+            data_fn,
+            phase=phase,
+            initial_epoch=epoch,
+            epochs=epoch + epochs,
+            steps_per_epoch=STEPS,
+            callbacks=[killer],
+            verbose=0,
+        )
         epoch += epochs
         backup.end_phase(model, phase, epoch)
     np.savez(os.path.join(out_dir, "final.npz"), *[v.numpy() for v in model.variables])

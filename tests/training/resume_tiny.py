@@ -21,9 +21,15 @@ def register() -> None:
         return
 
     @register_backbone(
-        BackboneInfo(name=NAME, default_input_size=(12, 12), min_input_size=(8, 8), channels=1,
-                     preprocessing="unit", feature_layer="pool2",
-                     groups=(LayerGroup("block1", "pool1"), LayerGroup("block2", "pool2")))
+        BackboneInfo(
+            name=NAME,
+            default_input_size=(12, 12),
+            min_input_size=(8, 8),
+            channels=1,
+            preprocessing="unit",
+            feature_layer="pool2",
+            groups=(LayerGroup("block1", "pool1"), LayerGroup("block2", "pool2")),
+        )
     )
     def tiny(*, input_shape: Any, name: str) -> keras.Model:
         x = keras.Input(input_shape)
@@ -51,5 +57,6 @@ def data(n: int = 48, seed: int = 0) -> Any:
     from transferlab.data import LabeledImages
 
     rng = np.random.default_rng(seed)
-    return LabeledImages(rng.integers(0, 256, (n, 12, 12), dtype="uint8"),
-                         rng.integers(0, 3, n), ("a", "b", "c"))
+    return LabeledImages(
+        rng.integers(0, 256, (n, 12, 12), dtype="uint8"), rng.integers(0, 3, n), ("a", "b", "c")
+    )

@@ -15,8 +15,8 @@ def main(run_dir: str, kill_at: int) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import keras
     import numpy as np
-
     import resume_tiny
+
     from transferlab.strategies import FineTune
     from transferlab.training import exact_backup
     from transferlab.training.trainer import Trainer
@@ -33,10 +33,17 @@ def main(run_dir: str, kill_at: int) -> None:
 
     exact_backup._BackupCallback.on_train_batch_end = on_train_batch_end
     data = resume_tiny.data(48)
-    trainer = Trainer(lambda precision: resume_tiny.build(precision, dropout=0.2),
-                      strategy=FineTune(epochs=2, top=1, warmup_epochs=2, learning_rate=1e-2),
-                      run_dir=run_dir, run_name="r", batch_size=8, verbose=0, deterministic=True,
-                      backup_every=4, feature_cache="off")
+    trainer = Trainer(
+        lambda precision: resume_tiny.build(precision, dropout=0.2),
+        strategy=FineTune(epochs=2, top=1, warmup_epochs=2, learning_rate=1e-2),
+        run_dir=run_dir,
+        run_name="r",
+        batch_size=8,
+        verbose=0,
+        deterministic=True,
+        backup_every=4,
+        feature_cache="off",
+    )
     result = trainer.fit(data, data.take(range(8)))
     np.savez(os.path.join(run_dir, "final.npz"), *[v.numpy() for v in result.model.variables])
     with open(os.path.join(run_dir, "steps_trained.txt"), "w") as handle:

@@ -50,11 +50,18 @@ def test_specs_give_the_expected_strategies(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_unknown_spec_lists_accepted_values() -> None:
-    with pytest.raises(ConfigError, match=r"unknown distribution `spec`. Received: spec='tpu'. Accepted: 'auto', 'one_device', 'mirrored', 'multi_worker', or a list of device names"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown distribution `spec`. Received: spec='tpu'. Accepted: 'auto', 'one_device', 'mirrored', 'multi_worker', or a list of device names",
+    ):
         resolve_distribution("tpu")
-    with pytest.raises(ConfigError, match=r"`spec` must be a strategy name or a list of device names. Received: spec=3"):
+    with pytest.raises(
+        ConfigError, match=r"`spec` must be a strategy name or a list of device names. Received: spec=3"
+    ):
         resolve_distribution(3)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"device '/gpu:7' is not a device of this process.*Accepted: /cpu:0, /cpu:1"):
+    with pytest.raises(
+        ConfigError, match=r"device '/gpu:7' is not a device of this process.*Accepted: /cpu:0, /cpu:1"
+    ):
         resolve_distribution(["/cpu:0", "/gpu:7"])
     with pytest.raises(ConfigError, match="a device list for `spec` must hold one or more device names"):
         resolve_distribution([])
@@ -68,19 +75,28 @@ def test_unknown_spec_lists_accepted_values() -> None:
         ("{not json", r"not valid JSON \(Expecting property name enclosed in double quotes at char 1\)"),
         ('{"task": {"type": "worker", "index": 0}}', "missing or non-object `cluster`"),
         ('{"cluster": {"worker": ["a:1"]}}', "missing or non-object `task`"),
-        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
-         r"task index out of range: job 'worker' has 2 address\(es\), so the index must be 0..1"),
-        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
-         r"task type 'chief' is not a job of the cluster \('worker'\)"),
-        ('{"cluster": {"worker": ["a"]}, "task": {"type": "worker", "index": 0}}',
-         "cluster job 'worker' must be a list of 'host:port' strings"),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
+            r"task index out of range: job 'worker' has 2 address\(es\), so the index must be 0..1",
+        ),
+        (
+            '{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+            r"task type 'chief' is not a job of the cluster \('worker'\)",
+        ),
+        (
+            '{"cluster": {"worker": ["a"]}, "task": {"type": "worker", "index": 0}}',
+            "cluster job 'worker' must be a list of 'host:port' strings",
+        ),
     ],
 )
 def test_malformed_tf_config_names_the_problem_and_shows_an_example(
     monkeypatch: pytest.MonkeyPatch, text: str, problem: str
 ) -> None:
     monkeypatch.setenv("TF_CONFIG", text)
-    with pytest.raises(DistributionError, match=rf"TF_CONFIG is malformed: {problem}.*Fix: set one JSON object per process, e.g. TF_CONFIG='{{\"cluster\": {{\"worker\": \[\"host1:12345\""):
+    with pytest.raises(
+        DistributionError,
+        match=rf"TF_CONFIG is malformed: {problem}.*Fix: set one JSON object per process, e.g. TF_CONFIG='{{\"cluster\": {{\"worker\": \[\"host1:12345\"",
+    ):
         resolve_distribution("auto")
 
 
@@ -95,7 +111,10 @@ def test_tf_config_chief_rules() -> None:
 def test_multi_worker_after_tf_started_explains_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     tf.constant(1.0)  # TensorFlow is running in this process
     monkeypatch.setenv("TF_CONFIG", _tf_config(2))
-    with pytest.raises(DistributionError, match=r"MultiWorkerMirroredStrategy must be created before any other TensorFlow operation in the process \(TensorFlow: 'Collective ops must be configured at program startup'\).*Fix: call resolve_distribution\(\) at the very start of the script"):
+    with pytest.raises(
+        DistributionError,
+        match=r"MultiWorkerMirroredStrategy must be created before any other TensorFlow operation in the process \(TensorFlow: 'Collective ops must be configured at program startup'\).*Fix: call resolve_distribution\(\) at the very start of the script",
+    ):
         resolve_distribution("auto")
 
 
@@ -103,7 +122,10 @@ def test_rendezvous_times_out_naming_the_missing_peer() -> None:
     own, peer = _free_port(), _free_port()
     config = TFConfig.parse(_tf_config(2, 0, [own, peer]))
     start = time.monotonic()
-    with pytest.raises(WorkerTimeoutError, match=rf"1 of 1 peer worker\(s\) did not join within 1 s: 127.0.0.1:{peer}. Received: this task=worker:0 \(127.0.0.1:{own}\)"):
+    with pytest.raises(
+        WorkerTimeoutError,
+        match=rf"1 of 1 peer worker\(s\) did not join within 1 s: 127.0.0.1:{peer}. Received: this task=worker:0 \(127.0.0.1:{own}\)",
+    ):
         wait_for_workers(config, timeout=1.0)
     assert time.monotonic() - start < 5
     # the own port was given back
@@ -119,16 +141,26 @@ def test_rendezvous_passes_when_peers_listen() -> None:
 
 def test_rendezvous_own_port_taken() -> None:
     ports = [_free_port(), _free_port()]
-    with socket.create_server(("", ports[0])):
-        with pytest.raises(DistributionError, match=rf"cannot listen on this worker's own TF_CONFIG address '127.0.0.1:{ports[0]}'"):
-            wait_for_workers(TFConfig.parse(_tf_config(2, 0, ports)), timeout=1.0)
+    with (
+        socket.create_server(("", ports[0])),
+        pytest.raises(
+            DistributionError,
+            match=rf"cannot listen on this worker's own TF_CONFIG address '127.0.0.1:{ports[0]}'",
+        ),
+    ):
+        wait_for_workers(TFConfig.parse(_tf_config(2, 0, ports)), timeout=1.0)
 
 
 @pytest.mark.multiworker
 def test_multi_worker_strategy_times_out_when_a_peer_never_starts() -> None:
     own, peer = _free_port(), _free_port()
-    env = dict(os.environ, TF_CONFIG=_tf_config(2, 0, [own, peer]), PYTHONPATH=str(REPO),
-               TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    env = dict(
+        os.environ,
+        TF_CONFIG=_tf_config(2, 0, [own, peer]),
+        PYTHONPATH=str(REPO),
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+    )
     code = "from transferlab.training.distribution import resolve_distribution; resolve_distribution('auto', timeout=5)"
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -147,9 +179,15 @@ def test_distribution_info(mirrored: tf.distribute.Strategy) -> None:
     assert two.global_batch_size(16) == 32
     assert two.scaled_learning_rate(0.1) == pytest.approx(0.2)
     assert two.scaled_learning_rate(0.1, "none") == 0.1
-    with pytest.raises(ConfigError, match=r"unknown learning-rate `scaling`. Received: scaling='sqrt'. Accepted: 'linear', 'none'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown learning-rate `scaling`. Received: scaling='sqrt'. Accepted: 'linear', 'none'",
+    ):
         two.scaled_learning_rate(0.1, "sqrt")
-    with pytest.raises(ConfigError, match=r"`per_replica_batch_size` must be a whole number >= 1. Received: per_replica_batch_size=0"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`per_replica_batch_size` must be a whole number >= 1. Received: per_replica_batch_size=0",
+    ):
         two.global_batch_size(0)
 
 
@@ -159,11 +197,15 @@ def _fit_weights(strategy: tf.distribute.Strategy) -> list[np.ndarray]:
     y = rng.normal(size=(32, 1)).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8, drop_remainder=True)  # no shuffle: same order
     with strategy.scope():
-        model = keras.Sequential([
-            keras.Input((5,)),
-            keras.layers.Dense(4, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=3)),
-            keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=4)),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((5,)),
+                keras.layers.Dense(
+                    4, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+                ),
+                keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=4)),
+            ]
+        )
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     model.fit(ds, epochs=2, verbose=0, shuffle=False)
     return model.get_weights()

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import resume_tiny  # noqa: E402
+import resume_tiny
 
-from transferlab.strategies import FeatureExtraction, FineTune, apply_phase, Phase  # noqa: E402
-from transferlab.training.feature_cache import FeatureCache  # noqa: E402
-from transferlab.training.trainer import Trainer  # noqa: E402
+from transferlab.strategies import FeatureExtraction, FineTune, Phase, apply_phase
+from transferlab.training.feature_cache import FeatureCache
+from transferlab.training.trainer import Trainer
 
 
 def _head_weights(result) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
@@ -23,9 +23,16 @@ def test_cached_training_equals_uncached(tmp_path: Path) -> None:
     data = resume_tiny.data(48)
     results = {}
     for mode in ("auto", "off"):
-        trainer = Trainer(resume_tiny.build, strategy=FeatureExtraction(epochs=2, learning_rate=1e-2),
-                          run_dir=tmp_path, run_name=f"fc-{mode}", batch_size=16, verbose=0,
-                          deterministic=True, feature_cache=mode)
+        trainer = Trainer(
+            resume_tiny.build,
+            strategy=FeatureExtraction(epochs=2, learning_rate=1e-2),
+            run_dir=tmp_path,
+            run_name=f"fc-{mode}",
+            batch_size=16,
+            verbose=0,
+            deterministic=True,
+            feature_cache=mode,
+        )
         results[mode] = trainer.fit(data, data.take(range(16)))
     assert results["auto"].feature_cache == {"feature_extraction": "on"}
     assert results["off"].feature_cache["feature_extraction"].startswith("off: feature_cache='off'")
@@ -72,8 +79,13 @@ def test_key_changes_with_weights_and_data_and_disk_round_trip(tmp_path: Path) -
 
 def test_finetune_turns_cache_off_in_the_unfrozen_phase(tmp_path: Path) -> None:
     data = resume_tiny.data(32)
-    result = Trainer(resume_tiny.build, strategy=FineTune(epochs=1, top=1, warmup_epochs=1),
-                     run_dir=tmp_path, batch_size=16, verbose=0).fit(data)
+    result = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=1, top=1, warmup_epochs=1),
+        run_dir=tmp_path,
+        batch_size=16,
+        verbose=0,
+    ).fit(data)
     assert result.feature_cache["warmup"] == "on"
     assert result.feature_cache["finetune"].startswith("off: ")
     assert [row["phase"] for row in result.rows] == ["warmup", "finetune"]
@@ -81,8 +93,14 @@ def test_finetune_turns_cache_off_in_the_unfrozen_phase(tmp_path: Path) -> None:
 
 def test_bfloat16_run_caches_bfloat16_features(tmp_path: Path) -> None:
     data = resume_tiny.data(32)
-    trainer = Trainer(resume_tiny.build, strategy=FeatureExtraction(epochs=1), run_dir=tmp_path,
-                      batch_size=16, verbose=0, precision="bfloat16")
+    trainer = Trainer(
+        resume_tiny.build,
+        strategy=FeatureExtraction(epochs=1),
+        run_dir=tmp_path,
+        batch_size=16,
+        verbose=0,
+        precision="bfloat16",
+    )
     result = trainer.fit(data)
     assert result.feature_cache == {"feature_extraction": "on"}
     assert result.model.head.get_layer("head_dense").dtype_policy.name == "float32"

@@ -41,7 +41,10 @@ def test_workers_get_tf_config_threads_and_prefixed_logs(tmp_path: Path) -> None
 
 def test_failing_worker_stops_the_others(tmp_path: Path) -> None:
     start = time.monotonic()
-    with pytest.raises(DistributionError, match=r"worker 1 of 2 failed with exit code 3; the other workers were stopped.*last lines of worker 1:\nworker failing on purpose"):
+    with pytest.raises(
+        DistributionError,
+        match=r"worker 1 of 2 failed with exit code 3; the other workers were stopped.*last lines of worker 1:\nworker failing on purpose",
+    ):
         launch_local(WORKER, [str(tmp_path), "--fail-worker", "1"], stream=None)
     assert time.monotonic() - start < 30  # the other worker sleeps 120 s
     result = launch_local(WORKER, [str(tmp_path), "--fail-worker", "0"], stream=None, check=False)
@@ -52,7 +55,9 @@ def test_failing_worker_stops_the_others(tmp_path: Path) -> None:
 
 def test_job_timeout_stops_all(tmp_path: Path) -> None:
     start = time.monotonic()
-    with pytest.raises(WorkerTimeoutError, match=r"ran past its timeout of 1 s; worker\(s\) \[0, 1\] were still running"):
+    with pytest.raises(
+        WorkerTimeoutError, match=r"ran past its timeout of 1 s; worker\(s\) \[0, 1\] were still running"
+    ):
         launch_local(WORKER, [str(tmp_path), "--sleep", "60"], timeout=1, stream=None)
     assert time.monotonic() - start < 15
 
@@ -60,7 +65,9 @@ def test_job_timeout_stops_all(tmp_path: Path) -> None:
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="the script to launch does not exist"):
         launch_local(str(tmp_path / "nope.py"))
-    with pytest.raises(ConfigError, match=r"`num_workers` must be a whole number >= 1. Received: num_workers=0"):
+    with pytest.raises(
+        ConfigError, match=r"`num_workers` must be a whole number >= 1. Received: num_workers=0"
+    ):
         launch_local(WORKER, num_workers=0)
     with pytest.raises(ConfigError, match="`threads_per_worker` must be a whole number >= 1"):
         launch_local(WORKER, threads_per_worker=0)
@@ -80,5 +87,7 @@ def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_module_form_runs_with_python_dash_m() -> None:
     result = launch_local("this", num_workers=1, stream=None)
-    assert result.exit_codes == (0,) and result.tails[0][-1].startswith("Namespaces are one honking great idea")
+    assert result.exit_codes == (0,) and result.tails[0][-1].startswith(
+        "Namespaces are one honking great idea"
+    )
     assert sys.executable  # the workers use this interpreter

@@ -73,8 +73,16 @@ def test_suggestion_methods_on_a_known_curve() -> None:
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     x, y = _data()
-    finder = find_learning_rate(_model(keras.optimizers.SGD(0.01)), x, y, batch_size=8, steps=6,
-                                min_rate=1e-4, max_rate=0.1, plot_to=tmp_path / "lr.png")
+    finder = find_learning_rate(
+        _model(keras.optimizers.SGD(0.01)),
+        x,
+        y,
+        batch_size=8,
+        steps=6,
+        min_rate=1e-4,
+        max_rate=0.1,
+        plot_to=tmp_path / "lr.png",
+    )
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(finder.losses) == 6
     assert [p.name for p in tmp_path.iterdir()] == ["lr.png"]  # no temp file left
@@ -94,7 +102,10 @@ def test_under_mirrored_strategy(mirrored: tf.distribute.Strategy) -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ConfigError, match=r"the sweep needs 0 < `min_rate` < `max_rate`. Received: min_rate=1.0, max_rate=0.1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"the sweep needs 0 < `min_rate` < `max_rate`. Received: min_rate=1.0, max_rate=0.1",
+    ):
         LRFinder(min_rate=1.0, max_rate=0.1)
     with pytest.raises(ConfigError, match=r"`steps` must be a whole number >= 2. Received: steps=1"):
         LRFinder(steps=1)
@@ -104,5 +115,8 @@ def test_errors() -> None:
     with pytest.raises(ConfigError, match="the LR finder needs a compiled model"):
         LRFinder().run(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), x, y)
     scheduled = _model(keras.optimizers.SGD(OneCycle(0.1, total_steps=10)))
-    with pytest.raises(ConfigError, match="the LR finder needs an optimizer with a float learning rate, not a schedule. Received: learning_rate="):
+    with pytest.raises(
+        ConfigError,
+        match="the LR finder needs an optimizer with a float learning rate, not a schedule. Received: learning_rate=",
+    ):
         LRFinder().run(scheduled, x, y)

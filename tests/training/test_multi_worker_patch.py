@@ -42,7 +42,10 @@ def test_version_gate_pins_the_checked_version() -> None:
 def test_unchecked_version_is_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keras, "__version__", "3.99.0")
     monkeypatch.delenv("TRANSFERLAB_ALLOW_UNCHECKED_KERAS", raising=False)
-    with pytest.raises(UnsupportedVersionError, match=r"not checked against this Keras version. Received: keras==3.99.0. Accepted: keras 3.15.1. Fix: .*TRANSFERLAB_ALLOW_UNCHECKED_KERAS=1"):
+    with pytest.raises(
+        UnsupportedVersionError,
+        match=r"not checked against this Keras version. Received: keras==3.99.0. Accepted: keras 3.15.1. Fix: .*TRANSFERLAB_ALLOW_UNCHECKED_KERAS=1",
+    ):
         patch_module._check_version(allow_unchecked=False)
     patch_module._check_version(allow_unchecked=True)
     monkeypatch.setenv("TRANSFERLAB_ALLOW_UNCHECKED_KERAS", "1")
@@ -51,11 +54,16 @@ def test_unchecked_version_is_refused_unless_allowed(monkeypatch: pytest.MonkeyP
 
 def test_missing_internals_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(tf_trainer, "reduce_per_replica")
-    with pytest.raises(UnsupportedVersionError, match="the Keras internals the multi-worker fit workaround replaces are not there"):
+    with pytest.raises(
+        UnsupportedVersionError,
+        match="the Keras internals the multi-worker fit workaround replaces are not there",
+    ):
         patch_module._targets()
 
 
-def test_patch_is_scoped_and_restored(monkeypatch: pytest.MonkeyPatch, mirrored: tf.distribute.Strategy) -> None:
+def test_patch_is_scoped_and_restored(
+    monkeypatch: pytest.MonkeyPatch, mirrored: tf.distribute.Strategy
+) -> None:
     original_build = tf_trainer.TensorFlowTrainer.__dict__["_maybe_symbolic_build"]
     original_reduce = tf_trainer.reduce_per_replica
     with multi_worker_patch(mirrored) as active:
@@ -67,7 +75,9 @@ def test_patch_is_scoped_and_restored(monkeypatch: pytest.MonkeyPatch, mirrored:
         assert tf_trainer.reduce_per_replica is patch_module._patched_reduce_per_replica
         with multi_worker_patch():  # nesting keeps it on
             pass
-        assert tf_trainer.TensorFlowTrainer._maybe_symbolic_build is patch_module._patched_maybe_symbolic_build
+        assert (
+            tf_trainer.TensorFlowTrainer._maybe_symbolic_build is patch_module._patched_maybe_symbolic_build
+        )
     assert tf_trainer.TensorFlowTrainer.__dict__["_maybe_symbolic_build"] is original_build
     assert tf_trainer.reduce_per_replica is original_reduce
     with pytest.raises(RuntimeError, match="boom"), multi_worker_patch():
@@ -83,7 +93,12 @@ def test_patched_functions_defer_to_originals_off_multi_worker(mirrored: tf.dist
     )
     try:
         strategy = mirrored
-        per_replica = strategy.run(lambda: tf.constant(2.0) * tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.float32))
+        per_replica = strategy.run(
+            lambda: (
+                tf.constant(2.0)
+                * tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.float32)
+            )
+        )
         out = patch_module._patched_reduce_per_replica({"loss": per_replica}, strategy, "auto")
         assert float(out["loss"]) == pytest.approx(1.0)  # mean of 0 and 2, as the original
     finally:
@@ -92,7 +107,9 @@ def test_patched_functions_defer_to_originals_off_multi_worker(mirrored: tf.dist
 
 @pytest.mark.multiworker
 def test_two_workers_fit_identically_and_match_one_device(tmp_path: Path) -> None:
-    result = launch_local(str(HERE / "mw_worker.py"), [str(tmp_path)], num_workers=2, timeout=120, env=ENV, stream=None)
+    result = launch_local(
+        str(HERE / "mw_worker.py"), [str(tmp_path)], num_workers=2, timeout=120, env=ENV, stream=None
+    )
     assert result.ok, result.tails
     w0, w1 = np.load(tmp_path / "worker0.npy"), np.load(tmp_path / "worker1.npy")
     np.testing.assert_array_equal(w0, w1)  # bit-identical workers
@@ -107,7 +124,14 @@ def test_two_workers_fit_identically_and_match_one_device(tmp_path: Path) -> Non
 def test_unpatched_fit_fails_on_checked_keras(tmp_path: Path) -> None:
     """Pins why the patch exists: without it, Keras 3.15.1 multi-worker fit fails."""
     out = io.StringIO()
-    result = launch_local(str(HERE / "mw_worker.py"), [str(tmp_path), "--no-patch"], num_workers=2,
-                          timeout=120, env=ENV, stream=out, check=False)
+    result = launch_local(
+        str(HERE / "mw_worker.py"),
+        [str(tmp_path), "--no-patch"],
+        num_workers=2,
+        timeout=120,
+        env=ENV,
+        stream=out,
+        check=False,
+    )
     assert not result.ok
     assert "ValueError: Attempt to convert a value (PerReplica" in out.getvalue()

@@ -30,7 +30,9 @@ def test_values_at_key_steps_cosine() -> None:
 
 
 def test_linear_anneal_and_no_warmup() -> None:
-    s = OneCycle(2.0, total_steps=10, warmup_fraction=0.0, div_factor=2.0, final_div_factor=2.0, anneal="linear")
+    s = OneCycle(
+        2.0, total_steps=10, warmup_fraction=0.0, div_factor=2.0, final_div_factor=2.0, anneal="linear"
+    )
     assert [round(_rate(s, k), 5) for k in (0, 5, 10)] == [2.0, 1.25, 0.5]
 
 
@@ -49,13 +51,19 @@ def test_serializes_and_round_trips_in_an_optimizer(tmp_path: Path) -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ConfigError, match=r"`max_rate` must be > 0. Received: max_rate=0"):
         OneCycle(0, 10)
-    with pytest.raises(ConfigError, match=r"`total_steps` must be a whole number >= 1. Received: total_steps=0"):
+    with pytest.raises(
+        ConfigError, match=r"`total_steps` must be a whole number >= 1. Received: total_steps=0"
+    ):
         OneCycle(1.0, 0)
-    with pytest.raises(ConfigError, match=r"`warmup_fraction` must be in \[0, 1\). Received: warmup_fraction=1"):
+    with pytest.raises(
+        ConfigError, match=r"`warmup_fraction` must be in \[0, 1\). Received: warmup_fraction=1"
+    ):
         OneCycle(1.0, 10, warmup_fraction=1)
     with pytest.raises(ConfigError, match="`div_factor` and `final_div_factor` must be >= 1"):
         OneCycle(1.0, 10, div_factor=0.5)
-    with pytest.raises(ConfigError, match=r"unknown `anneal`. Received: anneal='exp'. Accepted: 'cos', 'linear'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown `anneal`. Received: anneal='exp'. Accepted: 'cos', 'linear'"
+    ):
         OneCycle(1.0, 10, anneal="exp")
 
 

@@ -14,13 +14,20 @@ def test_layout_and_atomic_writes(tmp_path: Path) -> None:
     run = RunFolder(tmp_path, "exp-1")
     run.write_json("config.json", {"a": 1})
     run.write_text("summary.md", "# hi\n")
-    run.write_metrics([{"epoch": 1, "phase": "warmup", "loss": 1.0},
-                       {"epoch": 2, "phase": "finetune", "loss": 0.5, "val_loss": 0.7}])
+    run.write_metrics(
+        [
+            {"epoch": 1, "phase": "warmup", "loss": 1.0},
+            {"epoch": 2, "phase": "finetune", "loss": 0.5, "val_loss": 0.7},
+        ]
+    )
     run.write_environment("MirroredStrategy")
     names = sorted(p.name for p in run.path.iterdir())
     assert names == ["config.json", "environment.json", "metrics.csv", "metrics.json", "summary.md"]
     assert (run.path / "metrics.csv").read_text().splitlines() == [
-        "epoch,phase,loss,val_loss", "1,warmup,1.0,", "2,finetune,0.5,0.7"]
+        "epoch,phase,loss,val_loss",
+        "1,warmup,1.0,",
+        "2,finetune,0.5,0.7",
+    ]
     assert run.read_metrics()[1]["phase"] == "finetune"
     assert run.read_json("environment.json")["distribution"] == "MirroredStrategy"
     assert run.read_json("missing.json") is None

@@ -10,25 +10,38 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import resume_tiny  # noqa: E402
+import resume_tiny
 
-from transferlab.errors import ConfigError, DataError  # noqa: E402
-from transferlab.strategies import FeatureExtraction, FineTune  # noqa: E402
-from transferlab.training.trainer import Trainer  # noqa: E402
+from transferlab.errors import ConfigError, DataError
+from transferlab.strategies import FeatureExtraction, FineTune
+from transferlab.training.trainer import Trainer
 
 
 def test_two_phase_run_leaves_a_readable_run_folder(tmp_path: Path) -> None:
     import keras
 
     data = resume_tiny.data(32)
-    trainer = Trainer(resume_tiny.build, strategy=FineTune(epochs=1, top=1, warmup_epochs=1),
-                      run_dir=tmp_path, batch_size=16, verbose=0, early_stopping=3,
-                      reduce_lr_on_plateau=2)
+    trainer = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=1, top=1, warmup_epochs=1),
+        run_dir=tmp_path,
+        batch_size=16,
+        verbose=0,
+        early_stopping=3,
+        reduce_lr_on_plateau=2,
+    )
     result = trainer.fit(data, data.take(range(16)))
     run = result.run_dir
     assert run.parent == tmp_path and "featureextraction" not in run.name and "finetune" in run.name
-    for name in ("config.json", "environment.json", "decisions.json", "metrics.csv",
-                 "metrics.json", "summary.md", "model.keras"):
+    for name in (
+        "config.json",
+        "environment.json",
+        "decisions.json",
+        "metrics.csv",
+        "metrics.json",
+        "summary.md",
+        "model.keras",
+    ):
         assert (run / name).is_file(), name
     assert (run / "checkpoints" / "last.weights.h5").is_file()
     assert (run / "checkpoints" / "best.weights.h5").is_file()
@@ -40,7 +53,10 @@ def test_two_phase_run_leaves_a_readable_run_folder(tmp_path: Path) -> None:
     assert [r["epoch"] for r in result.rows] == [1, 2]
     assert len(result.history["loss"]) == len(result.history["val_loss"]) == 2
     config = json.loads((run / "config.json").read_text())
-    assert config["global_batch_size"] == 16 and [p["name"] for p in config["phases"]] == ["warmup", "finetune"]
+    assert config["global_batch_size"] == 16 and [p["name"] for p in config["phases"]] == [
+        "warmup",
+        "finetune",
+    ]
     summary = (run / "summary.md").read_text()
     assert "| warmup | 1 | head only |" in summary and "Best val_loss" in summary
     loaded = keras.saving.load_model(run / "model.keras")
@@ -52,8 +68,12 @@ def test_two_phase_run_leaves_a_readable_run_folder(tmp_path: Path) -> None:
 
 def test_same_command_finds_the_same_run_name(tmp_path: Path) -> None:
     data = resume_tiny.data(16)
-    names = [Trainer(resume_tiny.build, strategy=FeatureExtraction(1), run_dir=tmp_path,
-                     batch_size=16, verbose=0).fit(data).run_dir.name for _ in range(2)]
+    names = [
+        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), run_dir=tmp_path, batch_size=16, verbose=0)
+        .fit(data)
+        .run_dir.name
+        for _ in range(2)
+    ]
     assert names[0] == names[1]
 
 
@@ -62,9 +82,16 @@ def test_mirrored_run_uses_global_batch_and_matches_one_device(tmp_path: Path, m
     data = resume_tiny.data(32)
     results = []
     for name, dist in (("one", "auto"), ("two", mirrored)):
-        trainer = Trainer(resume_tiny.build, strategy=FeatureExtraction(1), distribution=dist,
-                          run_dir=tmp_path, run_name=name, batch_size=8 if name == "two" else 16,
-                          verbose=0, deterministic=True)
+        trainer = Trainer(
+            resume_tiny.build,
+            strategy=FeatureExtraction(1),
+            distribution=dist,
+            run_dir=tmp_path,
+            run_name=name,
+            batch_size=8 if name == "two" else 16,
+            verbose=0,
+            deterministic=True,
+        )
         results.append(trainer.fit(data))
     assert json.loads((results[1].run_dir / "config.json").read_text())["global_batch_size"] == 16
     for a, b in zip(results[0].model.head.variables, results[1].model.head.variables):
@@ -91,13 +118,19 @@ def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="`model` must be a keras.Model or a callable"):
         Trainer(42, strategy=FeatureExtraction(1))
     with pytest.raises(ConfigError, match="needs a model builder that takes `precision=`"):
-        Trainer(lambda: resume_tiny.build(), strategy=FeatureExtraction(1), precision="bfloat16",
-                run_dir=tmp_path).fit(data)
+        Trainer(
+            lambda: resume_tiny.build(), strategy=FeatureExtraction(1), precision="bfloat16", run_dir=tmp_path
+        ).fit(data)
     with pytest.raises(ConfigError, match="built with another precision than the Trainer's"):
         Trainer(resume_tiny.build("bfloat16"), strategy=FeatureExtraction(1), run_dir=tmp_path).fit(data)
     with pytest.raises(ConfigError, match="`steps_per_epoch` is larger than the batches of one epoch"):
-        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), steps_per_epoch=5,
-                batch_size=16, run_dir=tmp_path).fit(data)
+        Trainer(
+            resume_tiny.build,
+            strategy=FeatureExtraction(1),
+            steps_per_epoch=5,
+            batch_size=16,
+            run_dir=tmp_path,
+        ).fit(data)
     with pytest.raises(DataError, match="`train` must be a transferlab LabeledImages"):
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1), run_dir=tmp_path).fit(data.images)
     with pytest.raises(ConfigError, match="`evaluate` needs a trained model"):
@@ -106,8 +139,14 @@ def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
 
 def test_cosine_schedule_decays_within_each_phase(tmp_path: Path) -> None:
     data = resume_tiny.data(32)
-    trainer = Trainer(resume_tiny.build, strategy=FineTune(epochs=2, top=1, warmup_epochs=1),
-                      run_dir=tmp_path, batch_size=8, verbose=0, schedule="cosine")
+    trainer = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=2, top=1, warmup_epochs=1),
+        run_dir=tmp_path,
+        batch_size=8,
+        verbose=0,
+        schedule="cosine",
+    )
     result = trainer.fit(data)
     rates = [row["learning_rate"] for row in result.rows]
     # warm-up (1 epoch) at 1e-3, then fine-tuning (2 epochs) from 1e-4: each phase decays
@@ -117,5 +156,8 @@ def test_cosine_schedule_decays_within_each_phase(tmp_path: Path) -> None:
 
 
 def test_unknown_schedule_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"Unknown learning-rate `schedule`. Received: schedule='step'. Accepted: 'constant', 'cosine'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown learning-rate `schedule`. Received: schedule='step'. Accepted: 'constant', 'cosine'",
+    ):
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1), schedule="step")

@@ -13,12 +13,12 @@ rotation, the common-position rule, learning-rate scaling, option errors.
 from __future__ import annotations
 
 import json
-from typing import Any
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,20 +37,30 @@ from transferlab.training.trainer import Trainer  # noqa: E402
 
 WORKER = str(HERE / "mw_trainer_worker.py")
 ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-REPORTS = ("config.json", "environment.json", "decisions.json", "metrics.csv", "metrics.json",
-           "summary.md", "model.keras", "test_metrics.json")
+REPORTS = (
+    "config.json",
+    "environment.json",
+    "decisions.json",
+    "metrics.csv",
+    "metrics.json",
+    "summary.md",
+    "model.keras",
+    "test_metrics.json",
+)
 P = BackupPosition
 
 
 def _result(out: Path, worker: int) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     with np.load(out / f"result-worker{worker}.npz") as data:
-        weights = [data[k] for k in sorted((k for k in data.files if k.startswith("arr_")),
-                                           key=lambda k: int(k[4:]))]
+        weights = [
+            data[k] for k in sorted((k for k in data.files if k.startswith("arr_")), key=lambda k: int(k[4:]))
+        ]
         info = {k: data[k] for k in data.files if not k.startswith("arr_")}
     return weights, info
 
 
 # In-process pieces -------------------------------------------------------------------------
+
 
 def test_backup_keeps_the_last_three_and_resumes_from_a_chosen_one(tmp_path: Path) -> None:
     import keras
@@ -67,25 +77,32 @@ def test_backup_keeps_the_last_three_and_resumes_from_a_chosen_one(tmp_path: Pat
     assert fresh.position() == P(1, 2, 4)
     fresh.restore_model(model)
     assert float(model.layers[0].bias.numpy()[0]) == 4.0
-    with pytest.raises(ResumeError, match=r"No backup in this folder holds the position to resume from. "
-                       r"Received: BackupPosition\(phase=0, epoch=0, step=2\)"):
+    with pytest.raises(
+        ResumeError,
+        match=r"No backup in this folder holds the position to resume from. "
+        r"Received: BackupPosition\(phase=0, epoch=0, step=2\)",
+    ):
         fresh.use(P(0, 0, 2))
     (tmp_path / "state.npz").unlink()  # killed between the rotation and the write
     assert ExactBackup(tmp_path, keep=3).position() == P(1, 2, 6)
     fresh.use(None)  # start afresh: nothing left to mix in later
     assert list(tmp_path.iterdir()) == [] and fresh.position() is None
-    with pytest.raises(ConfigError, match=r"`keep` must be a whole number >= 1 \(backups kept\). Received: keep=0"):
+    with pytest.raises(
+        ConfigError, match=r"`keep` must be a whole number >= 1 \(backups kept\). Received: keep=0"
+    ):
         ExactBackup(tmp_path, keep=0)
 
 
 def test_workers_resume_from_the_newest_position_they_all_hold() -> None:
     # One worker died before backing up step 4 its peer backed up: both go to step 2.
-    assert common_position([[P(1, 2, 4), P(1, 2, 2), P(1, 2, 0)],
-                            [P(1, 2, 2), P(1, 2, 0), P(0, 2, 0)]]) == P(1, 2, 2)
+    assert common_position([[P(1, 2, 4), P(1, 2, 2), P(1, 2, 0)], [P(1, 2, 2), P(1, 2, 0), P(0, 2, 0)]]) == P(
+        1, 2, 2
+    )
     # Two saves without a collective between them (epoch end, then phase end):
     # the peer that died before its epoch-end save still shares the mid-epoch one.
-    assert common_position([[P(1, 2, 0), P(0, 2, 0), P(0, 1, 4)],
-                            [P(0, 1, 4), P(0, 1, 2), P(0, 1, 0)]]) == P(0, 1, 4)
+    assert common_position([[P(1, 2, 0), P(0, 2, 0), P(0, 1, 4)], [P(0, 1, 4), P(0, 1, 2), P(0, 1, 0)]]) == P(
+        0, 1, 4
+    )
     assert common_position([[P(0, 1, 2)], []]) is None  # a worker without backup: all start afresh
     assert common_position([[P(0, 1, 2), P(0, 1, 0)]]) == P(0, 1, 2)
 
@@ -95,10 +112,17 @@ def test_linear_learning_rate_scaling_under_mirrored(tmp_path: Path, mirrored: A
     data = resume_tiny.data(32)
     rates = {}
     for mode in ("none", "linear"):
-        trainer = Trainer(resume_tiny.build, strategy=FeatureExtraction(1, learning_rate=1e-3),
-                          distribution=mirrored,
-                          run_dir=tmp_path, run_name=mode, batch_size=8, verbose=0,
-                          scale_learning_rate=mode, feature_cache="off")
+        trainer = Trainer(
+            resume_tiny.build,
+            strategy=FeatureExtraction(1, learning_rate=1e-3),
+            distribution=mirrored,
+            run_dir=tmp_path,
+            run_name=mode,
+            batch_size=8,
+            verbose=0,
+            scale_learning_rate=mode,
+            feature_cache="off",
+        )
         result = trainer.fit(data)
         rates[mode] = float(result.model.optimizer.learning_rate.numpy())
         config = json.loads((result.run_dir / "config.json").read_text())
@@ -110,8 +134,14 @@ def test_linear_learning_rate_scaling_under_mirrored(tmp_path: Path, mirrored: A
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"scale_learning_rate": "sqrt"}, r"Unknown `scale_learning_rate` mode. Received: scale_learning_rate='sqrt'. Accepted: 'none', 'linear'"),
-        ({"worker_timeout": 0}, r"`worker_timeout` must be a number of seconds > 0. Received: worker_timeout=0"),
+        (
+            {"scale_learning_rate": "sqrt"},
+            r"Unknown `scale_learning_rate` mode. Received: scale_learning_rate='sqrt'. Accepted: 'none', 'linear'",
+        ),
+        (
+            {"worker_timeout": 0},
+            r"`worker_timeout` must be a number of seconds > 0. Received: worker_timeout=0",
+        ),
     ],
 )
 def test_bad_distribution_options_are_refused(kwargs: dict, message: str) -> None:
@@ -121,8 +151,9 @@ def test_bad_distribution_options_are_refused(kwargs: dict, message: str) -> Non
 
 def test_unknown_distribution_is_refused_before_training(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown distribution `spec`. Received: spec='tpu'"):
-        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), distribution="tpu",
-                run_dir=tmp_path).fit(resume_tiny.data(16))
+        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), distribution="tpu", run_dir=tmp_path).fit(
+            resume_tiny.data(16)
+        )
 
 
 def test_non_phase_strategy_cannot_be_scaled(tmp_path: Path, mirrored: Any) -> None:
@@ -132,18 +163,25 @@ def test_non_phase_strategy_cannot_be_scaled(tmp_path: Path, mirrored: Any) -> N
             return [object()]
 
     with pytest.raises(ConfigError, match="scale_learning_rate='linear' needs the strategy's phases"):
-        Trainer(resume_tiny.build, strategy=Odd(), scale_learning_rate="linear", run_dir=tmp_path,
-                distribution=mirrored).fit(resume_tiny.data(16))
+        Trainer(
+            resume_tiny.build,
+            strategy=Odd(),
+            scale_learning_rate="linear",
+            run_dir=tmp_path,
+            distribution=mirrored,
+        ).fit(resume_tiny.data(16))
 
 
 # Real multi-worker runs ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2 workers, each with its own run folder (as on two machines)."""
     out = tmp_path_factory.mktemp("uninterrupted")
-    result = launch_local(WORKER, [str(out), "--per-worker-dirs"], num_workers=2, timeout=240,
-                          env=ENV, stream=None)
+    result = launch_local(
+        WORKER, [str(out), "--per-worker-dirs"], num_workers=2, timeout=240, env=ENV, stream=None
+    )
     assert result.ok, result.tails
     return out
 
@@ -156,9 +194,17 @@ def test_two_workers_are_identical_and_equal_one_device(uninterrupted: Path, tmp
     assert int(info0["steps"]) == int(info1["steps"]) == 12 and int(info0["iterations"]) == 6
     assert float(info0["test_loss"]) == float(info1["test_loss"])  # evaluate() under the strategy
     # One device, same seed and data, global batch 8 = 4 per replica x 2 workers.
-    one = Trainer(resume_tiny.build, strategy=FineTune(epochs=1, top=1, warmup_epochs=1, learning_rate=1e-2),
-                  distribution="one_device", run_dir=tmp_path, run_name="r", batch_size=8, verbose=0,
-                  deterministic=True, backup_every=2)
+    one = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=1, top=1, warmup_epochs=1, learning_rate=1e-2),
+        distribution="one_device",
+        run_dir=tmp_path,
+        run_name="r",
+        batch_size=8,
+        verbose=0,
+        deterministic=True,
+        backup_every=2,
+    )
     data = resume_tiny.data(48)
     reference = [v.numpy() for v in one.fit(data, data.take(range(8))).model.variables]
     assert float(info0["test_loss"]) == pytest.approx(one.evaluate(data.take(range(8)))["loss"], rel=1e-5)
@@ -172,7 +218,9 @@ def test_two_workers_are_identical_and_equal_one_device(uninterrupted: Path, tmp
     one_rows = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert [r["phase"] for r in chief_rows] == ["warmup", "finetune"]
     for a, b in zip(chief_rows, one_rows):
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["val_loss"] == pytest.approx(
+            b["val_loss"], rel=1e-5
+        )
 
 
 @pytest.mark.multiworker
@@ -184,14 +232,21 @@ def test_only_the_chief_writes_reports_and_model(uninterrupted: Path) -> None:
     assert not (other / "checkpoints").exists() and not (other / "tensorboard").exists()
     assert not (chief / "backup").exists() and not (other / "backup").exists()  # finished: no backup
     env = json.loads((chief / "environment.json").read_text())
-    assert env["distribution"] == "MultiWorkerMirroredStrategy" and env["workers"] == 2 and env["replicas"] == 2
+    assert (
+        env["distribution"] == "MultiWorkerMirroredStrategy" and env["workers"] == 2 and env["replicas"] == 2
+    )
     config = json.loads((chief / "config.json").read_text())
     assert config["global_batch_size"] == 8 and config["batch_size_per_replica"] == 4
-    assert "Distribution: MultiWorkerMirroredStrategy with 2 replica(s); global batch 8" in (chief / "summary.md").read_text()
+    assert (
+        "Distribution: MultiWorkerMirroredStrategy with 2 replica(s); global batch 8"
+        in (chief / "summary.md").read_text()
+    )
 
 
 @pytest.mark.multiworker
-def test_worker_killed_mid_run_resumes_both_from_the_same_position(uninterrupted: Path, tmp_path: Path) -> None:
+def test_worker_killed_mid_run_resumes_both_from_the_same_position(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
     # Worker 1 dies at global step 10 (phase 2, epoch 2, step 4) after worker 0 backed that step up.
     args = [str(tmp_path), "--kill-worker", "1", "--kill-at", "10"]
     first = launch_local(WORKER, args, num_workers=2, timeout=240, env=ENV, stream=None, check=False)
@@ -227,25 +282,61 @@ def test_a_peer_that_never_arrives_fails_with_a_clear_timeout(tmp_path: Path) ->
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
-    tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": 0}}
-    env = dict(os.environ, **ENV, TF_CONFIG=json.dumps(tf_config), TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1")
-    proc = subprocess.run([sys.executable, WORKER, str(tmp_path), "--timeout", "2"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    tf_config = {
+        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+        "task": {"type": "worker", "index": 0},
+    }
+    env = dict(
+        os.environ,
+        **ENV,
+        TF_CONFIG=json.dumps(tf_config),
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, WORKER, str(tmp_path), "--timeout", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
-    assert (f"WorkerTimeoutError: 1 of 1 peer worker(s) did not join within 2 s: 127.0.0.1:{ports[1]}"
-            in proc.stderr)
+    assert (
+        f"WorkerTimeoutError: 1 of 1 peer worker(s) did not join within 2 s: 127.0.0.1:{ports[1]}"
+        in proc.stderr
+    )
 
 
 @pytest.mark.multiworker
-def test_transferlab_launch_runs_a_script_as_n_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_transferlab_launch_runs_a_script_as_n_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from transferlab.cli.main import main
 
     script = tmp_path / "show.py"
-    script.write_text("import json, os, sys\nc = json.loads(os.environ['TF_CONFIG'])\n"
-                      "print('task', c['task']['index'], 'of', len(c['cluster']['worker']), sys.argv[1:])\n"
-                      "sys.exit(int(os.environ.get('FAIL_AT', '-1') == str(c['task']['index'])) * 3)\n")
-    assert main(["launch", "-n", "2", "--threads-per-worker", "1", "--timeout", "60", "--", str(script), "a", "--b"]) == 0
+    script.write_text(
+        "import json, os, sys\nc = json.loads(os.environ['TF_CONFIG'])\n"
+        "print('task', c['task']['index'], 'of', len(c['cluster']['worker']), sys.argv[1:])\n"
+        "sys.exit(int(os.environ.get('FAIL_AT', '-1') == str(c['task']['index'])) * 3)\n"
+    )
+    assert (
+        main(
+            [
+                "launch",
+                "-n",
+                "2",
+                "--threads-per-worker",
+                "1",
+                "--timeout",
+                "60",
+                "--",
+                str(script),
+                "a",
+                "--b",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "[worker 0] task 0 of 2 ['a', '--b']" in out and "[worker 1] task 1 of 2 ['a', '--b']" in out
     os.environ["FAIL_AT"] = "1"
@@ -254,13 +345,17 @@ def test_transferlab_launch_runs_a_script_as_n_workers(tmp_path: Path, capsys: p
     finally:
         del os.environ["FAIL_AT"]
     err = capsys.readouterr().err
-    assert err == ("transferlab launch: error: worker 1 of 2 failed with exit code 3; "
-                   "the other workers were stopped (worker logs above)\n")
+    assert err == (
+        "transferlab launch: error: worker 1 of 2 failed with exit code 3; "
+        "the other workers were stopped (worker logs above)\n"
+    )
     assert main(["launch", "-n", "1", "-m", "json.tool", "--", "--help"]) == 0
     assert main(["launch", "-n", "2"]) == 2
-    assert capsys.readouterr().err == ("transferlab: error: `transferlab launch` needs the script to run. "
-                                       "Received: no script and no -m MODULE. Fix: pass e.g. "
-                                       "`transferlab launch -n 2 -- train.py --epochs 3`.\n")
+    assert capsys.readouterr().err == (
+        "transferlab: error: `transferlab launch` needs the script to run. "
+        "Received: no script and no -m MODULE. Fix: pass e.g. "
+        "`transferlab launch -n 2 -- train.py --epochs 3`.\n"
+    )
     assert main(["launch", "--", str(tmp_path / "nope.py")]) == 2
     assert "transferlab: error: the script to launch does not exist" in capsys.readouterr().err
     assert main(["launch", "-n", "0", str(script)]) == 2
@@ -268,4 +363,6 @@ def test_transferlab_launch_runs_a_script_as_n_workers(tmp_path: Path, capsys: p
     slow = tmp_path / "slow.py"
     slow.write_text("import time; time.sleep(30)\n")
     assert main(["launch", "-n", "2", "--timeout", "1", str(slow)]) == 124
-    assert capsys.readouterr().err.startswith("transferlab launch: error: the local job ran past its timeout of 1 s")
+    assert capsys.readouterr().err.startswith(
+        "transferlab launch: error: the local job ran past its timeout of 1 s"
+    )

@@ -127,9 +127,7 @@ def alexnet(
     if fc_units is not None and fc_units < 1:
         raise ConfigError(describe("`fc_units` must be at least 1", received=f"fc_units={fc_units!r}"))
     if not 0.0 <= dropout < 1.0:
-        raise ConfigError(
-            describe("`dropout` must be in [0, 1)", received=f"dropout={dropout!r}")
-        )
+        raise ConfigError(describe("`dropout` must be in [0, 1)", received=f"dropout={dropout!r}"))
     if not 0.0 <= bn_momentum < 1.0:
         raise ConfigError(
             describe("`bn_momentum` must be in [0, 1)", received=f"bn_momentum={bn_momentum!r}")

@@ -24,7 +24,7 @@ from transferlab.errors import ConfigError, WeightsError, WeightsNotFoundError, 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["check_weights_fit", "load_backbone_weights", "save_backbone", "imagenet_cache_path"]
+__all__ = ["check_weights_fit", "imagenet_cache_path", "load_backbone_weights", "save_backbone"]
 
 _SUFFIXES = (".weights.h5", ".keras")
 
@@ -122,9 +122,7 @@ def check_weights_fit(
         )
 
 
-def load_backbone_weights(
-    model: keras.Model, info: BackboneInfo, weights: str | os.PathLike[str]
-) -> None:
+def load_backbone_weights(model: keras.Model, info: BackboneInfo, weights: str | os.PathLike[str]) -> None:
     """Loads ``weights`` into a built backbone, all or nothing.
 
     Args:
@@ -151,7 +149,7 @@ def load_backbone_weights(
 
         try:
             source = keras.saving.load_model(path, compile=False)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is a WeightsError
+        except Exception as err:
             raise WeightsError(
                 describe(
                     "Could not read the .keras file",
@@ -234,7 +232,7 @@ def _imagenet_file(info: BackboneInfo) -> Path:
                 cache_subdir="models",
                 cache_dir=str(_keras_home()),
             )
-        except Exception as err:  # noqa: BLE001 - no network, HTTP error, bad hash
+        except Exception as err:
             raise WeightsNotFoundError(
                 describe(
                     f"ImageNet weights of {info.name!r} are not cached and could not be "
@@ -260,7 +258,7 @@ def _all_or_nothing(model: keras.Model, load: Any, info: BackboneInfo, path: Pat
     before = model.get_weights()
     try:
         load()
-    except Exception as err:  # noqa: BLE001 - Keras raises ValueError/KeyError/OSError
+    except Exception as err:
         model.set_weights(before)
         raise WeightsError(
             describe(
@@ -278,9 +276,9 @@ def _h5_shapes(path: Path) -> list[tuple[str, tuple[int, ...]]]:
     try:
         with h5py.File(path, "r") as handle:
             handle.visititems(
-                lambda name, obj: shapes.append((name, tuple(obj.shape)))
-                if isinstance(obj, h5py.Dataset)
-                else None
+                lambda name, obj: (
+                    shapes.append((name, tuple(obj.shape))) if isinstance(obj, h5py.Dataset) else None
+                )
             )
     except OSError as err:
         raise WeightsError(

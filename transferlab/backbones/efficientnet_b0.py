@@ -35,9 +35,7 @@ __all__ = ["efficientnet_b0"]
         description="EfficientNetB0 (keras.applications), rescales inside, 4.0 M weights",
     )
 )
-def efficientnet_b0(
-    *, input_shape: tuple[int, int, int], name: str = "efficientnet_b0"
-) -> keras.Model:
+def efficientnet_b0(*, input_shape: tuple[int, int, int], name: str = "efficientnet_b0") -> keras.Model:
     """Builds headless EfficientNetB0 with random weights.
 
     It takes pixels in [0, 255] (preprocessing ``"none"``): the model

@@ -15,11 +15,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "BackboneBuilder",
+    "create_backbone",
+    "get_backbone_info",
+    "list_backbones",
     "register_backbone",
     "unregister_backbone",
-    "create_backbone",
-    "list_backbones",
-    "get_backbone_info",
 ]
 
 
@@ -32,9 +32,7 @@ class BackboneBuilder(Protocol):
     load weights: :func:`create_backbone` does that for every backbone alike.
     """
 
-    def __call__(
-        self, *, input_shape: tuple[int, int, int], name: str, **kwargs: Any
-    ) -> keras.Model: ...
+    def __call__(self, *, input_shape: tuple[int, int, int], name: str, **kwargs: Any) -> keras.Model: ...
 
 
 _B = TypeVar("_B", bound=Callable[..., Any])
@@ -159,9 +157,7 @@ def create_backbone(
 def _lookup(name: str) -> tuple[BackboneInfo, BackboneBuilder]:
     _ensure_builtins()
     if not isinstance(name, str):
-        raise ConfigError(
-            describe("A backbone name must be a string", received=f"name={name!r}")
-        )
+        raise ConfigError(describe("A backbone name must be a string", received=f"name={name!r}"))
     key = name.lower()
     if key not in _REGISTRY:
         names = sorted(_REGISTRY)

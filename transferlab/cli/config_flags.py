@@ -12,8 +12,11 @@ from transferlab.config.run_config import RunConfig
 __all__ = ["add_config_flags", "config_overrides", "resolved_config"]
 
 # Flags whose name is not simply the key's (`--strategy fine_tune` reads better than `--kind`).
-_FLAG_NAMES = {"strategy.kind": "strategy", "strategy.learning_rate": "lr",
-               "strategy.finetune_learning_rate": "finetune-lr"}
+_FLAG_NAMES = {
+    "strategy.kind": "strategy",
+    "strategy.learning_rate": "lr",
+    "strategy.finetune_learning_rate": "finetune-lr",
+}
 
 
 def _flag(section: str, name: str) -> str:

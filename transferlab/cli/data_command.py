@@ -24,9 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="folder holding the files (for mnist: else $TRANSFERLAB_MNIST_DIR, the Keras cache, "
         "then the official mirrors)",
     )
-    parser.add_argument(
-        "--no-download", action="store_true", help="never download; fail if no local copy"
-    )
+    parser.add_argument("--no-download", action="store_true", help="never download; fail if no local copy")
     parser.set_defaults(run=run)
 
 

@@ -13,33 +13,54 @@ HELP = "evaluate a trained model (.keras, SavedModel or run folder) on a data se
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``evaluate`` command to the top-level parser."""
     parser = subparsers.add_parser("evaluate", help=HELP, description=HELP.capitalize() + ".")
-    parser.add_argument("model", metavar="MODEL_OR_RUN",
-                        help="a .keras file, a SavedModel folder, or a run folder holding model.keras "
-                        "(whose config.toml gives the data settings)")
-    parser.add_argument("--dataset", choices=("mnist", "idx", "folder"),
-                        help="data set (default: the run's data.dataset, else mnist)")
-    parser.add_argument("--path", metavar="DIR", help="folder holding the data (default: the run's data.path)")
-    parser.add_argument("--classes", nargs="+", metavar="C",
-                        help="classes to keep, re-indexed in this order (default: the run's data.classes)")
-    parser.add_argument("--split", choices=("test", "train"), default="test",
-                        help="which split to evaluate on (default: test)")
-    parser.add_argument("--plots", action="store_true",
-                        help="also write confusion_matrix.png and top_losses.png (needs matplotlib)")
-    parser.add_argument("--batch-size", type=int, default=256, metavar="N",
-                        help="images per forward pass (default: 256)")
-    parser.add_argument("--no-download", action="store_true",
-                        help="never download the data set; fail if no local copy")
+    parser.add_argument(
+        "model",
+        metavar="MODEL_OR_RUN",
+        help="a .keras file, a SavedModel folder, or a run folder holding model.keras "
+        "(whose config.toml gives the data settings)",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=("mnist", "idx", "folder"),
+        help="data set (default: the run's data.dataset, else mnist)",
+    )
+    parser.add_argument(
+        "--path", metavar="DIR", help="folder holding the data (default: the run's data.path)"
+    )
+    parser.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="C",
+        help="classes to keep, re-indexed in this order (default: the run's data.classes)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("test", "train"),
+        default="test",
+        help="which split to evaluate on (default: test)",
+    )
+    parser.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write confusion_matrix.png and top_losses.png (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=256, metavar="N", help="images per forward pass (default: 256)"
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="never download the data set; fail if no local copy"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluates, prints the report, and writes ``evaluation.json`` (and plots)."""
+    from transferlab._atomic import atomic_write_json
     from transferlab.data.load_dataset import load_dataset
     from transferlab.data.select_classes import select_classes
     from transferlab.errors import ConfigError, describe
     from transferlab.evaluation import ClassificationReport
     from transferlab.serving import load_trained_model, predict
-    from transferlab._atomic import atomic_write_json
 
     source = Path(args.model)
     out_dir = _output_folder(source)
@@ -65,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     predictions = predict(model, data.images, batch_size=args.batch_size)
-    report = ClassificationReport.from_probabilities(predictions.probabilities, data.labels,
-                                                     data.class_names)
+    report = ClassificationReport.from_probabilities(predictions.probabilities, data.labels, data.class_names)
     print(report.to_text())
     record = {
         "model": str(source),
@@ -93,9 +113,7 @@ def _output_folder(source: Path) -> Path:
     return source.parent
 
 
-def _data_settings(
-    source: Path, args: argparse.Namespace
-) -> tuple[str, str | None, list[int | str]]:
+def _data_settings(source: Path, args: argparse.Namespace) -> tuple[str, str | None, list[int | str]]:
     """Data set, path and classes: the flags, else the run's ``config.toml``, else defaults."""
     dataset: str = "mnist"
     path: str | None = None

@@ -23,19 +23,38 @@ succeeded, 1 when one failed, 124 past --timeout, 2 on bad arguments.
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``launch`` command to the top-level parser."""
     parser = subparsers.add_parser(
-        "launch", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
+        "launch",
+        help=HELP,
+        description=HELP.capitalize() + ".",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-n", "--num-workers", type=int, default=2, metavar="N",
-                        help="worker processes (default 2)")
-    parser.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
-                        help="TensorFlow/OpenMP threads per worker (default 1)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="S",
-                        help="seconds for the whole job; past it every worker is stopped")
-    parser.add_argument("-m", "--module", metavar="MODULE",
-                        help="run this module (python -m MODULE) instead of a script")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- SCRIPT [ARGS ...]",
-                        help="the script and its arguments (with -m: the module's arguments)")
+    parser.add_argument(
+        "-n", "--num-workers", type=int, default=2, metavar="N", help="worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=1,
+        metavar="T",
+        help="TensorFlow/OpenMP threads per worker (default 1)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds for the whole job; past it every worker is stopped",
+    )
+    parser.add_argument(
+        "-m", "--module", metavar="MODULE", help="run this module (python -m MODULE) instead of a script"
+    )
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- SCRIPT [ARGS ...]",
+        help="the script and its arguments (with -m: the module's arguments)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -60,9 +79,14 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     try:
-        result = launch_local(target, rest, num_workers=args.num_workers,
-                              threads_per_worker=args.threads_per_worker, timeout=args.timeout,
-                              stream=sys.stdout)
+        result = launch_local(
+            target,
+            rest,
+            num_workers=args.num_workers,
+            threads_per_worker=args.threads_per_worker,
+            timeout=args.timeout,
+            stream=sys.stdout,
+        )
     except WorkerTimeoutError as err:
         _one_line(err)
         return 124

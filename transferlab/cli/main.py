@@ -33,8 +33,16 @@ def _commands() -> list[object]:
         train_command,
     )
 
-    return [quickstart_command, train_command, evaluate_command, predict_command,
-            data_command, backbones_command, lr_find_command, launch_command]
+    return [
+        quickstart_command,
+        train_command,
+        evaluate_command,
+        predict_command,
+        data_command,
+        backbones_command,
+        lr_find_command,
+        launch_command,
+    ]
 
 
 def build_parser() -> CommandParser:

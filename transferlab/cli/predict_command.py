@@ -18,17 +18,28 @@ _OUTPUT_SUFFIXES = (".csv", ".json")
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``predict`` command to the top-level parser."""
     parser = subparsers.add_parser("predict", help=HELP, description=HELP.capitalize() + ".")
-    parser.add_argument("model", metavar="MODEL_OR_RUN",
-                        help="a .keras file, a SavedModel folder, or a run folder holding model.keras")
-    parser.add_argument("files", metavar="FILE", nargs="+",
-                        help="images (.png, .jpg), IDX files or NumPy .npy/.npz files; "
-                        "resized to the model's input size")
-    parser.add_argument("--output", metavar="PATH",
-                        help="write the predictions to a .csv or .json file instead of printing them")
-    parser.add_argument("--top-k", type=int, default=1, metavar="K",
-                        help="the K most probable classes per image (default: 1)")
-    parser.add_argument("--batch-size", type=int, default=256, metavar="N",
-                        help="images per forward pass (default: 256)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL_OR_RUN",
+        help="a .keras file, a SavedModel folder, or a run folder holding model.keras",
+    )
+    parser.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help="images (.png, .jpg), IDX files or NumPy .npy/.npz files; resized to the model's input size",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="PATH",
+        help="write the predictions to a .csv or .json file instead of printing them",
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=1, metavar="K", help="the K most probable classes per image (default: 1)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=256, metavar="N", help="images per forward pass (default: 256)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -39,8 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in _OUTPUT_SUFFIXES:
-        raise ConfigError(describe("`--output` must name a .csv or .json file",
-                                   received=f"--output {args.output}", accepted="out.csv, out.json"))
+        raise ConfigError(
+            describe(
+                "`--output` must name a .csv or .json file",
+                received=f"--output {args.output}",
+                accepted="out.csv, out.json",
+            )
+        )
     if args.top_k < 1:
         raise ConfigError(describe("`--top-k` must be at least 1", received=f"--top-k {args.top_k}"))
     model = load_trained_model(args.model)
@@ -56,12 +72,15 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     num_classes = int(model.output_shape[-1])
-    predictions = predict(model, np.concatenate(stacks), batch_size=args.batch_size,
-                          class_names=_class_names(Path(args.model), num_classes))
+    predictions = predict(
+        model,
+        np.concatenate(stacks),
+        batch_size=args.batch_size,
+        class_names=_class_names(Path(args.model), num_classes),
+    )
     indices, probs = predictions.top_k(args.top_k)
     rows: list[dict[str, Any]] = [
-        {"source": source,
-         "top": [(predictions.class_names[c], float(p)) for c, p in zip(row_c, row_p)]}
+        {"source": source, "top": [(predictions.class_names[c], float(p)) for c, p in zip(row_c, row_p)]}
         for source, row_c, row_p in zip(sources, indices, probs)
     ]
     if output is None:
@@ -116,8 +135,12 @@ def _to_csv(rows: list[dict[str, Any]], k: int) -> str:
 
 def _to_json(rows: list[dict[str, Any]]) -> str:
     items = [
-        {"source": row["source"], "class": row["top"][0][0], "probability": row["top"][0][1],
-         "top_k": [{"class": name, "probability": p} for name, p in row["top"]]}
+        {
+            "source": row["source"],
+            "class": row["top"][0][0],
+            "probability": row["top"][0][1],
+            "top_k": [{"class": name, "probability": p} for name, p in row["top"]],
+        }
         for row in rows
     ]
     return json.dumps(items, indent=2) + "\n"

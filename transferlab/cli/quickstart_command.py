@@ -18,17 +18,25 @@ With internet access: --backbone vgg16 --weights imagenet (or inception_v3).
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``quickstart`` command to the top-level parser."""
-    parser = subparsers.add_parser("quickstart", help=HELP, description=DESCRIPTION,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "quickstart", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backbone", default="alexnet", help="registered backbone (default alexnet)")
-    parser.add_argument("--weights", default="",
-                        help="'imagenet' or a weights file instead of pretraining on digits 0-4")
-    parser.add_argument("--labels-per-class", type=int, default=5, metavar="K",
-                        help="labelled examples per target class (default 5)")
+    parser.add_argument(
+        "--weights", default="", help="'imagenet' or a weights file instead of pretraining on digits 0-4"
+    )
+    parser.add_argument(
+        "--labels-per-class",
+        type=int,
+        default=5,
+        metavar="K",
+        help="labelled examples per target class (default 5)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--run-dir", default="runs", metavar="DIR", help="where run folders go")
-    parser.add_argument("--short", action="store_true",
-                        help="a CI-sized run (narrow network, small source set, few epochs)")
+    parser.add_argument(
+        "--short", action="store_true", help="a CI-sized run (narrow network, small source set, few epochs)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -51,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     scratch = results.get("scratch")
     if scratch is not None and best != "scratch":
         gain = results[best].test_accuracy - scratch.test_accuracy
-        print(f"\n{best} beats training from scratch by {gain * 100:.1f} points "
-              f"with {args.labels_per_class} labels per class.")
+        print(
+            f"\n{best} beats training from scratch by {gain * 100:.1f} points "
+            f"with {args.labels_per_class} labels per class."
+        )
     print(f"Run folders are in {args.run_dir}/ (config.toml in each reproduces its run).")
     return 0

@@ -25,7 +25,10 @@ The resolved config is saved as config.toml in the run folder: run it again with
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``train`` command to the top-level parser."""
     parser = subparsers.add_parser(
-        "train", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
+        "train",
+        help=HELP,
+        description=HELP.capitalize() + ".",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="a TOML run config (see examples/*.toml)")

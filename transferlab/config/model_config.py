@@ -25,21 +25,25 @@ class ModelConfig(ConfigSection):
     weights: str = field("", "Empty for random, 'imagenet', or a weights/.keras file path.")
     input_size: tuple[int, ...] = field((), "(height, width) fed to the backbone; empty: auto.")
     width: float = field(1.0, "Width multiplier, for backbones that take one (AlexNet).")
-    pooling: str = field("avg", "How the feature map becomes a vector.",
-                         choices=("avg", "max", "flatten"))
+    pooling: str = field("avg", "How the feature map becomes a vector.", choices=("avg", "max", "flatten"))
     dropout: float = field(0.0, "Dropout rate before the head.")
     pretrain_classes: tuple[int, ...] = field(
-        (), "If set: first pretrain the backbone on these classes (source task), then transfer.")
+        (), "If set: first pretrain the backbone on these classes (source task), then transfer."
+    )
     pretrain_epochs: int = field(3, "Epochs of that source-task pretraining.")
     pretrain_learning_rate: float = field(1e-3, "Learning rate of that pretraining.")
 
     def validate(self) -> None:
         if self.input_size and len(self.input_size) != 2:
-            raise ConfigError(describe("`model.input_size` must be [height, width] or empty",
-                                       received=f"model.input_size={list(self.input_size)}"))
+            raise ConfigError(
+                describe(
+                    "`model.input_size` must be [height, width] or empty",
+                    received=f"model.input_size={list(self.input_size)}",
+                )
+            )
         if not 0 <= self.dropout < 1:
-            raise ConfigError(describe("`model.dropout` must be in [0, 1)",
-                                       received=f"model.dropout={self.dropout}"))
+            raise ConfigError(
+                describe("`model.dropout` must be in [0, 1)", received=f"model.dropout={self.dropout}")
+            )
         if self.width <= 0:
-            raise ConfigError(describe("`model.width` must be > 0",
-                                       received=f"model.width={self.width}"))
+            raise ConfigError(describe("`model.width` must be > 0", received=f"model.width={self.width}"))

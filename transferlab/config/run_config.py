@@ -21,8 +21,12 @@ from transferlab.errors import ConfigError, describe
 
 __all__ = ["RunConfig"]
 
-_SECTIONS: dict[str, type[ConfigSection]] = {"data": DataConfig, "model": ModelConfig, "strategy": StrategyConfig,
-             "training": TrainingConfig}
+_SECTIONS: dict[str, type[ConfigSection]] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "strategy": StrategyConfig,
+    "training": TrainingConfig,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +83,9 @@ class RunConfig:
                         fix=f"did you mean `[{close[0]}]`?" if close else "remove it",
                     )
                 )
-        return cls(**{name: section.from_mapping(mapping.get(name, {}))
-                      for name, section in _SECTIONS.items()})  # type: ignore[arg-type]
+        return cls(
+            **{name: section.from_mapping(mapping.get(name, {})) for name, section in _SECTIONS.items()}
+        )  # type: ignore[arg-type]
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<string>") -> RunConfig:
@@ -89,8 +94,7 @@ class RunConfig:
             mapping = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(
-                describe(f"{source} is not valid TOML", received=str(error),
-                         fix="check the line it names")
+                describe(f"{source} is not valid TOML", received=str(error), fix="check the line it names")
             ) from None
         return cls.from_mapping(mapping)
 
@@ -104,8 +108,11 @@ class RunConfig:
         file = Path(path)
         if not file.is_file():
             raise ConfigError(
-                describe("Config file not found", received=str(file),
-                         fix="pass the path of a .toml file (see examples/*.toml)")
+                describe(
+                    "Config file not found",
+                    received=str(file),
+                    fix="pass the path of a .toml file (see examples/*.toml)",
+                )
             )
         return cls.from_toml(file.read_text(encoding="utf-8"), source=str(file))
 
@@ -120,8 +127,11 @@ class RunConfig:
                 continue
             section, _, key = dotted.partition(".")
             if section not in mapping or not key:
-                raise ConfigError(describe("Unknown config key", received=dotted,
-                                           accepted="section.key, e.g. training.seed"))
+                raise ConfigError(
+                    describe(
+                        "Unknown config key", received=dotted, accepted="section.key, e.g. training.seed"
+                    )
+                )
             mapping[section][key] = list(value) if isinstance(value, tuple) else value
         return RunConfig.from_mapping(mapping)
 

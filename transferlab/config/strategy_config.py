@@ -21,8 +21,11 @@ class StrategyConfig(ConfigSection):
 
     SECTION = "strategy"
 
-    kind: str = field("fine_tune", "feature_extraction, fine_tune, gradual or scratch.",
-                      choices=("feature_extraction", "fine_tune", "gradual", "scratch"))
+    kind: str = field(
+        "fine_tune",
+        "feature_extraction, fine_tune, gradual or scratch.",
+        choices=("feature_extraction", "fine_tune", "gradual", "scratch"),
+    )
     epochs: int = field(3, "Epochs of the main phase(s) (for gradual: epochs per group).")
     warmup_epochs: int = field(1, "Head-only epochs before unfreezing (fine_tune, gradual).")
     learning_rate: float = field(1e-3, "The head's learning rate.")
@@ -30,23 +33,38 @@ class StrategyConfig(ConfigSection):
     top: int = field(0, "Unfreeze the top N backbone groups; 0: all (fine_tune).")
     from_group: str = field("", "Unfreeze from this group upward (instead of `top`).")
     lr_decay: float = field(1.0, "Rate factor per group going down the backbone (1: none).")
-    batchnorm: str = field("frozen", "BatchNorm policy in trainable groups.",
-                           choices=("frozen", "affine", "train"))
-    schedule: str = field("constant", "Rates within each phase: constant, or cosine decay to 1 %.",
-                          choices=("constant", "cosine"))
+    batchnorm: str = field(
+        "frozen", "BatchNorm policy in trainable groups.", choices=("frozen", "affine", "train")
+    )
+    schedule: str = field(
+        "constant",
+        "Rates within each phase: constant, or cosine decay to 1 %.",
+        choices=("constant", "cosine"),
+    )
 
     def validate(self) -> None:
         if self.epochs < 1:
-            raise ConfigError(describe("`strategy.epochs` must be >= 1",
-                                       received=f"strategy.epochs={self.epochs}"))
+            raise ConfigError(
+                describe("`strategy.epochs` must be >= 1", received=f"strategy.epochs={self.epochs}")
+            )
         if self.top and self.from_group:
-            raise ConfigError(describe(
-                "`strategy.top` and `strategy.from_group` contradict each other",
-                received=f"top={self.top}, from_group={self.from_group!r}",
-                fix="set only one of them"))
+            raise ConfigError(
+                describe(
+                    "`strategy.top` and `strategy.from_group` contradict each other",
+                    received=f"top={self.top}, from_group={self.from_group!r}",
+                    fix="set only one of them",
+                )
+            )
         if not 0 < self.lr_decay <= 1:
-            raise ConfigError(describe("`strategy.lr_decay` must be in (0, 1]",
-                                       received=f"strategy.lr_decay={self.lr_decay}"))
+            raise ConfigError(
+                describe(
+                    "`strategy.lr_decay` must be in (0, 1]", received=f"strategy.lr_decay={self.lr_decay}"
+                )
+            )
         if self.learning_rate <= 0:
-            raise ConfigError(describe("`strategy.learning_rate` must be > 0",
-                                       received=f"strategy.learning_rate={self.learning_rate}"))
+            raise ConfigError(
+                describe(
+                    "`strategy.learning_rate` must be > 0",
+                    received=f"strategy.learning_rate={self.learning_rate}",
+                )
+            )

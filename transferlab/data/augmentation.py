@@ -21,9 +21,7 @@ AUGMENTATION_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = Mappin
     {
         "none": MappingProxyType({}),
         "light": MappingProxyType({"translate": 0.05, "rotate": 5.0, "zoom": 0.05}),
-        "standard": MappingProxyType(
-            {"translate": 0.1, "rotate": 10.0, "zoom": 0.1, "contrast": 0.2}
-        ),
+        "standard": MappingProxyType({"translate": 0.1, "rotate": 10.0, "zoom": 0.1, "contrast": 0.2}),
         "strong": MappingProxyType(
             {
                 "translate": 0.15,
@@ -119,9 +117,7 @@ def make_augmentation(
     fill = {"fill_mode": "constant", "fill_value": 0.0}
     if s > 0 and "translate" in magnitudes:
         t = min(magnitudes["translate"] * s, 0.5)
-        layers.append(
-            keras.layers.RandomTranslation(t, t, seed=layer_seed(len(layers)), **fill)
-        )
+        layers.append(keras.layers.RandomTranslation(t, t, seed=layer_seed(len(layers)), **fill))
     if s > 0 and "rotate" in magnitudes:
         r = min(magnitudes["rotate"] * s, 180.0) / 360.0
         layers.append(keras.layers.RandomRotation(r, seed=layer_seed(len(layers)), **fill))
@@ -130,9 +126,7 @@ def make_augmentation(
         layers.append(keras.layers.RandomZoom(z, z, seed=layer_seed(len(layers)), **fill))
     if s > 0 and "contrast" in magnitudes:
         c = min(magnitudes["contrast"] * s, 0.9)
-        layers.append(
-            keras.layers.RandomContrast(c, value_range=(0, 255), seed=layer_seed(len(layers)))
-        )
+        layers.append(keras.layers.RandomContrast(c, value_range=(0, 255), seed=layer_seed(len(layers))))
     if s > 0 and "erase" in magnitudes:
         p = min(magnitudes["erase"] * s, 1.0)
         layers.append(

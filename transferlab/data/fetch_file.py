@@ -107,15 +107,12 @@ def fetch_file(
                     "its sha256 differs, so it was not used",
                     received=f"sha256 {actual}",
                     accepted=f"sha256 {expected}",
-                    fix=f"delete {target} and call again to download it anew, "
-                    "or replace it with a good copy",
+                    fix=f"delete {target} and call again to download it anew, or replace it with a good copy",
                 )
             )
         return target
 
-    by_hand = (
-        f"download {filename} yourself (sha256 {expected}) and place it at {target}"
-    )
+    by_hand = f"download {filename} yourself (sha256 {expected}) and place it at {target}"
     if not mirrors:
         raise DownloadError(
             describe(
@@ -218,14 +215,10 @@ def _check_arguments(
                 )
             )
     if not isinstance(retries, int) or retries < 0:
-        raise ConfigError(
-            describe("`retries` must be an integer >= 0", received=f"retries={retries!r}")
-        )
+        raise ConfigError(describe("`retries` must be an integer >= 0", received=f"retries={retries!r}"))
     if not timeout > 0:
         raise ConfigError(
-            describe(
-                "`timeout` must be a positive number of seconds", received=f"timeout={timeout!r}"
-            )
+            describe("`timeout` must be a positive number of seconds", received=f"timeout={timeout!r}")
         )
 
 
@@ -259,9 +252,7 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float) -> str:
                 if bar is not None:
                     bar.update(received)
         if total is not None and received != total:
-            raise _BadDownload(
-                f"connection closed after {received} of {total} bytes", retry=True
-            )
+            raise _BadDownload(f"connection closed after {received} of {total} bytes", retry=True)
         if bar is not None:
             bar.update(received, finalize=True)
     return digest.hexdigest()

@@ -115,8 +115,7 @@ def _decompress(raw: bytes, path: Path) -> bytes:
     except (OSError, EOFError, zlib.error) as err:
         raise DataFileError(
             describe(
-                f"IDX file {path} starts like a gzip file but cannot be decompressed "
-                "(truncated or corrupt)",
+                f"IDX file {path} starts like a gzip file but cannot be decompressed (truncated or corrupt)",
                 received=f"{len(raw)} bytes; gzip said: {err}",
                 fix="delete it and download the file again",
             )
@@ -203,9 +202,7 @@ def _parse(data: bytes, path: Path, *, gzipped: bool) -> np.ndarray:
     return values.reshape(dims).astype(dtype.newbyteorder("="), copy=True)
 
 
-def write_idx(
-    path: str | os.PathLike[str], array: np.ndarray, *, gzip: bool | None = None
-) -> None:
+def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, gzip: bool | None = None) -> None:
     """Writes an array as an IDX file, atomically (temporary file, then rename).
 
     Args:

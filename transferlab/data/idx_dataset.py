@@ -40,9 +40,7 @@ __all__ = ["load_idx_dataset"]
 
 # After lower-casing, dropping ".gz" and turning "." and "_" into "-":
 # "[prefix-](train|t10k|test)-(images|labels)-idx<N>-ubyte".
-_PATTERN = re.compile(
-    r"^(?P<prefix>.*?-)?(?P<split>train|t10k|test)-(?P<kind>images|labels)-idx\d-ubyte$"
-)
+_PATTERN = re.compile(r"^(?P<prefix>.*?-)?(?P<split>train|t10k|test)-(?P<kind>images|labels)-idx\d-ubyte$")
 _ROLES = (("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels"))
 _STANDARD = {
     ("train", "images"): "train-images-idx3-ubyte[.gz]",
@@ -128,8 +126,10 @@ def load_idx_dataset(
             )
         )
     max_label = max(int(arrays[(s, "labels")].max(initial=0)) for s in ("train", "test"))
-    names = tuple(str(n) for n in class_names) if class_names is not None else tuple(
-        str(i) for i in range(max_label + 1)
+    names = (
+        tuple(str(n) for n in class_names)
+        if class_names is not None
+        else tuple(str(i) for i in range(max_label + 1))
     )
     if not names:
         raise ConfigError(describe("`class_names` must name at least one class", received="[]"))
@@ -211,9 +211,7 @@ def _listing(names: list[str]) -> str:
     return ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
 
 
-def _check_pair(
-    images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path
-) -> None:
+def _check_pair(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path) -> None:
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))):
         raise DataFileError(
             describe(

@@ -69,9 +69,7 @@ class InputAdapter(keras.layers.Layer):
                 )
             size = (int(size[0]), int(size[1]))
         if channels not in (1, 3):
-            raise ConfigError(
-                describe("`channels` must be 1 or 3", received=f"channels={channels!r}")
-            )
+            raise ConfigError(describe("`channels` must be 1 or 3", received=f"channels={channels!r}"))
         if preprocessing not in _MODES:
             raise ConfigError(
                 describe(
@@ -111,9 +109,7 @@ class InputAdapter(keras.layers.Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         height, width, _ = self._in_shape(input_shape)
         if self.resize == "pad" and self.size is not None:
-            if (height is not None and height > self.size[0]) or (
-                width is not None and width > self.size[1]
-            ):
+            if (height is not None and height > self.size[0]) or (width is not None and width > self.size[1]):
                 raise InputShapeError(
                     describe(
                         "resize='pad' cannot shrink images",

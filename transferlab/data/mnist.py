@@ -187,8 +187,7 @@ def load_mnist(
     raise DatasetNotFoundError(
         describe(
             "MNIST was not found anywhere and could not be downloaded",
-            received="looked at: "
-            + " | ".join(f"{i}) {place}" for i, place in enumerate(looked, 1)),
+            received="looked at: " + " | ".join(f"{i}) {place}" for i, place in enumerate(looked, 1)),
             accepted="the files " + ", ".join(FILES) + f" in the cache folder {cache}, "
             "or Keras' mnist.npz there",
             fix=f"copy the four files into {cache}, or into any folder and set "
@@ -257,9 +256,7 @@ def _parse_splits(paths: Mapping[str, Path], source: str) -> DatasetSplits:
     return DatasetSplits("mnist", splits["train"], splits["test"], source=source)
 
 
-def _check(
-    images: np.ndarray, labels: np.ndarray, images_from: object, labels_from: object
-) -> LabeledImages:
+def _check(images: np.ndarray, labels: np.ndarray, images_from: object, labels_from: object) -> LabeledImages:
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataFileError(
             describe(

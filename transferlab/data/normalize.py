@@ -94,9 +94,7 @@ def normalize(
     if mode == "torch":
         if rgb:
             return (x / np.float32(255.0) - _TORCH_MEAN) / _TORCH_STD
-        return (x / np.float32(255.0) - np.float32(_TORCH_MEAN.sum() / 3)) / np.float32(
-            _TORCH_STD.sum() / 3
-        )
+        return (x / np.float32(255.0) - np.float32(_TORCH_MEAN.sum() / 3)) / np.float32(_TORCH_STD.sum() / 3)
     axes = tuple(range(x.ndim - 1)) if x.ndim >= 4 or (x.ndim >= 2 and rgb) else None
     m = np.asarray(x.mean(axis=axes) if mean is None else mean, dtype=np.float32)
     s = np.asarray(x.std(axis=axes) if std is None else std, dtype=np.float32)

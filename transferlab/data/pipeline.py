@@ -230,7 +230,8 @@ def make_pipeline(
         raise DataError(
             describe(
                 "Fewer examples than replicas: some replica would get none",
-                received=f"{n_shard} examples" + (f" in shard {index} of {workers}" if shard else "")
+                received=f"{n_shard} examples"
+                + (f" in shard {index} of {workers}" if shard else "")
                 + f", num_replicas={num_replicas}",
                 fix="use more examples or fewer replicas",
             )

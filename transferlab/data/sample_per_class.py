@@ -58,9 +58,7 @@ def sample_per_class(
         ([2, 2], 2)
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(
-            describe("`k` must be a positive integer", received=f"k={k!r}", fix="pass k >= 1")
-        )
+        raise ConfigError(describe("`k` must be a positive integer", received=f"k={k!r}", fix="pass k >= 1"))
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(
             describe(
@@ -77,8 +75,7 @@ def sample_per_class(
             describe(
                 f"Not enough examples to draw k={k} per class",
                 received=listing,
-                fix=f"lower k to at most {int(counts.min())}, or drop those classes with "
-                "select_classes",
+                fix=f"lower k to at most {int(counts.min())}, or drop those classes with select_classes",
             )
         )
     rng = np.random.default_rng(int(seed))

@@ -56,8 +56,7 @@ def select_classes(data: LabeledImages, classes: Sequence[int | str]) -> Labeled
                     describe(
                         "Unknown class in `classes`",
                         received=f"{item!r}",
-                        accepted=f"label indices 0..{data.num_classes - 1} or names "
-                        f"{list(data.class_names)}",
+                        accepted=f"label indices 0..{data.num_classes - 1} or names {list(data.class_names)}",
                     )
                 )
             indices.append(int(item))
@@ -68,8 +67,7 @@ def select_classes(data: LabeledImages, classes: Sequence[int | str]) -> Labeled
                 describe(
                     "Unknown class in `classes`",
                     received=f"{item!r}",
-                    accepted=f"label indices 0..{data.num_classes - 1} or names "
-                    f"{list(data.class_names)}",
+                    accepted=f"label indices 0..{data.num_classes - 1} or names {list(data.class_names)}",
                 )
             )
     if len(set(indices)) != len(indices):

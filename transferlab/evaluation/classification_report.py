@@ -61,14 +61,14 @@ class ClassificationReport:
             raise DataError(
                 describe(
                     "`probabilities` must have shape (N, num_classes) matching `labels`",
-                    received=f"probabilities.shape={probs.shape}, {len(y)} labels, "
-                    f"{len(names)} class names",
+                    received=f"probabilities.shape={probs.shape}, {len(y)} labels, {len(names)} class names",
                 )
             )
         if y.size and (y.min() < 0 or y.max() >= len(names)):
             raise DataError(
-                describe(f"`labels` must lie in [0, {len(names)})",
-                         received=f"labels in [{y.min()}, {y.max()}]")
+                describe(
+                    f"`labels` must lie in [0, {len(names)})", received=f"labels in [{y.min()}, {y.max()}]"
+                )
             )
         return cls(names, y.astype(np.int64), probs)
 
@@ -142,7 +142,7 @@ class ClassificationReport:
         """Accuracy, per-class metrics, confusion matrix and most-confused pairs (JSON-ready)."""
         return {
             "accuracy": self.accuracy,
-            "examples": int(len(self.labels)),
+            "examples": len(self.labels),
             "per_class": self.per_class(),
             "confusion_matrix": self.confusion_matrix.tolist(),
             "most_confused": [list(t) for t in self.most_confused()],

@@ -31,6 +31,13 @@ def plot_confusion_matrix(report: ClassificationReport, path: str | os.PathLike[
     threshold = cm.max() / 2 if cm.size else 0
     for i in range(k):
         for j in range(k):
-            axes.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                      color="white" if cm[i, j] > threshold else "black")
+            axes.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > threshold else "black",
+            )
     return save_figure(figure, path)

@@ -12,9 +12,7 @@ from transferlab.evaluation.figure import new_figure, save_figure
 __all__ = ["plot_training_curves"]
 
 
-def plot_training_curves(
-    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
-) -> Path:
+def plot_training_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Saves loss and accuracy per epoch, one shaded band per phase.
 
     Args:
@@ -30,13 +28,16 @@ def plot_training_curves(
         for key in (metric, f"val_{metric}"):
             values = [r.get(key) for r in rows]
             if any(v is not None for v in values):
-                axes.plot(epochs, [float("nan") if v is None else float(v) for v in values],
-                          marker="o", label=key)
+                axes.plot(
+                    epochs, [float("nan") if v is None else float(v) for v in values], marker="o", label=key
+                )
         for segment, (phase, first, last) in enumerate(_phase_segments(rows)):
-            axes.axvspan(epochs[first] - 0.5, epochs[last] + 0.5,
-                         alpha=0.1 if segment % 2 else 0.0, color="gray")
-            axes.annotate(phase, (epochs[first] - 0.4, 1.0), xycoords=("data", "axes fraction"),
-                          fontsize=8, va="top")
+            axes.axvspan(
+                epochs[first] - 0.5, epochs[last] + 0.5, alpha=0.1 if segment % 2 else 0.0, color="gray"
+            )
+            axes.annotate(
+                phase, (epochs[first] - 0.4, 1.0), xycoords=("data", "axes fraction"), fontsize=8, va="top"
+            )
         axes.set_xlabel("epoch")
         axes.set_title(metric)
         axes.legend(fontsize=8)

@@ -41,8 +41,13 @@ def lr_find_for_config(
     splits, train, _, _ = prepare_data(config)
     model = builder_for(config, train, source_weights(config, splits.train))()
     phases = strategy_from_config(config.strategy).phases(model.backbone_info)
-    compile_phase(model, phases[min(phase, len(phases) - 1)],
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    data = make_pipeline(train, batch_size=config.training.batch_size, shuffle=True,
-                         seed=config.training.seed, repeat=True)
+    compile_phase(
+        model,
+        phases[min(phase, len(phases) - 1)],
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    data = make_pipeline(
+        train, batch_size=config.training.batch_size, shuffle=True, seed=config.training.seed, repeat=True
+    )
     return find_learning_rate(model, data, plot_to=plot_to, **options)

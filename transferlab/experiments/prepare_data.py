@@ -10,7 +10,7 @@ from transferlab.data.sample_per_class import sample_per_class
 from transferlab.data.select_classes import select_classes
 from transferlab.data.train_val_split import train_val_split
 
-__all__ = ["prepare_data", "limit_examples"]
+__all__ = ["limit_examples", "prepare_data"]
 
 
 def prepare_data(

@@ -15,7 +15,7 @@ from transferlab.experiments.experiment_result import ExperimentResult
 from transferlab.experiments.run_experiment import run_experiment
 from transferlab.experiments.strategy_from_config import strategy_from_config
 
-__all__ = ["quickstart_configs", "run_quickstart", "format_quickstart_table"]
+__all__ = ["format_quickstart_table", "quickstart_configs", "run_quickstart"]
 
 SOURCE = (0, 1, 2, 3, 4)
 TARGET = (5, 6, 7, 8, 9)
@@ -64,12 +64,14 @@ def quickstart_configs(
     training = TrainingConfig(batch_size=16, seed=seed, run_dir=run_dir)
     epochs = 20 if short else 40
     strategies = {
-        "feature_extraction": StrategyConfig(
-            kind="feature_extraction", epochs=epochs, learning_rate=3e-3
-        ),
+        "feature_extraction": StrategyConfig(kind="feature_extraction", epochs=epochs, learning_rate=3e-3),
         "fine_tune": StrategyConfig(
-            kind="fine_tune", warmup_epochs=epochs // 2, epochs=epochs // 2, learning_rate=3e-3,
-            finetune_learning_rate=1e-3, batchnorm="train",
+            kind="fine_tune",
+            warmup_epochs=epochs // 2,
+            epochs=epochs // 2,
+            learning_rate=3e-3,
+            finetune_learning_rate=1e-3,
+            batchnorm="train",
         ),
         "scratch": StrategyConfig(kind="scratch", warmup_epochs=0, epochs=epochs, learning_rate=1e-3),
     }
@@ -78,8 +80,7 @@ def quickstart_configs(
         method_model = model
         if method == "scratch":
             method_model = dataclasses.replace(model, weights="", pretrain_classes=())
-        configs[method] = RunConfig(data=data, model=method_model, strategy=strategy,
-                                    training=training)
+        configs[method] = RunConfig(data=data, model=method_model, strategy=strategy, training=training)
     return configs
 
 
@@ -120,7 +121,8 @@ def format_quickstart_table(results: dict[str, ExperimentResult]) -> str:
         model = result.config.model
         source = (
             "digits " + "-".join(map(str, (model.pretrain_classes[0], model.pretrain_classes[-1])))
-            if model.pretrain_classes else (model.weights or "none (random)")
+            if model.pretrain_classes
+            else (model.weights or "none (random)")
         )
         lines.append(
             f"| {method} | {source} | {result.test_accuracy:.2%} | "
@@ -131,8 +133,11 @@ def format_quickstart_table(results: dict[str, ExperimentResult]) -> str:
 
 def _describe(config: RunConfig) -> str:
     phases = strategy_from_config(config.strategy).phases(get_backbone_info(config.model.backbone))
-    source = "pretrained on digits 0-4" if config.model.pretrain_classes else (
-        config.model.weights or "random weights")
+    source = (
+        "pretrained on digits 0-4"
+        if config.model.pretrain_classes
+        else (config.model.weights or "random weights")
+    )
     return (
         f"{config.model.backbone} ({source}), {config.data.labels_per_class} labels per class of "
         f"digits 5-9, phases: " + ", ".join(f"{p.name} {p.epochs} epochs" for p in phases)

@@ -122,8 +122,7 @@ def _pretrain_run_name(config: RunConfig) -> str:
         data.pop(target_only)
     training = config.training.to_mapping()
     training.pop("run_name")
-    key = {"data": data, "model": config.model.to_mapping(), "training": training,
-           "transferlab": __version__}
+    key = {"data": data, "model": config.model.to_mapping(), "training": training, "transferlab": __version__}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"{config.model.backbone}-pretrain-{digest[:8]}"
 
@@ -145,7 +144,8 @@ def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbos
         early_stopping=training.early_stopping or None,
         reduce_lr_on_plateau=(
             {"patience": training.reduce_lr_on_plateau, "factor": 0.1}
-            if training.reduce_lr_on_plateau else None
+            if training.reduce_lr_on_plateau
+            else None
         ),
         verbose=verbose,
     )
@@ -169,17 +169,20 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
         config,
         model=dataclasses.replace(config.model, pretrain_classes=()),
         strategy=StrategyConfig(
-            kind="fine_tune", epochs=config.model.pretrain_epochs, warmup_epochs=0,
-            learning_rate=config.model.pretrain_learning_rate, batchnorm="train",
+            kind="fine_tune",
+            epochs=config.model.pretrain_epochs,
+            warmup_epochs=0,
+            learning_rate=config.model.pretrain_learning_rate,
+            batchnorm="train",
         ),
     )
     build = builder_for(config, source, config.model.weights or None)
-    trainer = _trainer(source_config, build, strategy_from_config(source_config.strategy),
-                       name, verbose)
+    trainer = _trainer(source_config, build, strategy_from_config(source_config.strategy), name, verbose)
     result = trainer.fit(source, augment=_augmentation(config))
     save_backbone(result.model.backbone, target)
-    logger.info("pretrained %s on classes %s: %s", config.model.backbone,
-                list(config.model.pretrain_classes), target)
+    logger.info(
+        "pretrained %s on classes %s: %s", config.model.backbone, list(config.model.pretrain_classes), target
+    )
     return target
 
 

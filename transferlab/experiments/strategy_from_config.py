@@ -40,8 +40,9 @@ def strategy_from_config(config: StrategyConfig) -> Strategy:
             batchnorm=config.batchnorm,
         )
         if config.warmup_epochs:
-            return FeatureExtraction(config.warmup_epochs, learning_rate=config.learning_rate,
-                                     name="warmup").then(gradual)
+            return FeatureExtraction(
+                config.warmup_epochs, learning_rate=config.learning_rate, name="warmup"
+            ).then(gradual)
         return gradual
     return FineTune(
         config.epochs,

@@ -133,13 +133,14 @@ def _image_shape(model: keras.Model, input_shape: Sequence[int] | None) -> tuple
             )
     else:
         shape = tuple(input_shape)
-    if len(shape) not in (2, 3) or not all(isinstance(d, int) and d >= 1 for d in shape) or (
-        len(shape) == 3 and shape[2] not in (1, 3)
+    if (
+        len(shape) not in (2, 3)
+        or not all(isinstance(d, int) and d >= 1 for d in shape)
+        or (len(shape) == 3 and shape[2] not in (1, 3))
     ):
         raise InputShapeError(
             describe(
-                "`input_shape` must be (height, width) or (height, width, channels) "
-                "with 1 or 3 channels",
+                "`input_shape` must be (height, width) or (height, width, channels) with 1 or 3 channels",
                 received=f"input_shape={shape!r}",
                 fix="pass e.g. input_shape=(28, 28, 1)",
             )
@@ -158,8 +159,7 @@ def _serving_function(model: keras.Model, shape: tuple[int, ...], logits: bool) 
         autograph=False,
     )
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        x = tf.cond(tf.equal(tf.rank(images), 3), lambda: tf.expand_dims(images, -1),
-                    lambda: images)
+        x = tf.cond(tf.equal(tf.rank(images), 3), lambda: tf.expand_dims(images, -1), lambda: images)
         if channels == 3:
             x = tf.cond(tf.equal(tf.shape(x)[-1], 1), lambda: tf.tile(x, [1, 1, 1, 3]), lambda: x)
         x = tf.ensure_shape(x, [None, height, width, channels])

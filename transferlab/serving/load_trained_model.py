@@ -17,8 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["load_trained_model"]
 
 _ACCEPTED = (
-    "a .keras file, a SavedModel folder (holding saved_model.pb) or a run folder "
-    "(holding model.keras)"
+    "a .keras file, a SavedModel folder (holding saved_model.pb) or a run folder (holding model.keras)"
 )
 
 
@@ -53,8 +52,7 @@ def load_trained_model(path_or_run_folder: str | os.PathLike[str]) -> keras.Mode
     path = Path(path_or_run_folder).expanduser()
     if not path.exists():
         raise DataFileError(
-            describe(f"No model at {path}: the path does not exist", accepted=_ACCEPTED,
-                     fix="check the path")
+            describe(f"No model at {path}: the path does not exist", accepted=_ACCEPTED, fix="check the path")
         )
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
@@ -62,16 +60,22 @@ def load_trained_model(path_or_run_folder: str | os.PathLike[str]) -> keras.Mode
         if (path / "model.keras").is_file():
             return _load_keras(path / "model.keras")
         raise ConfigError(
-            describe(f"{path} holds no model", received="neither saved_model.pb nor model.keras",
-                     accepted=_ACCEPTED,
-                     fix="pass the run folder of a finished run, or the model file itself")
+            describe(
+                f"{path} holds no model",
+                received="neither saved_model.pb nor model.keras",
+                accepted=_ACCEPTED,
+                fix="pass the run folder of a finished run, or the model file itself",
+            )
         )
     if path.suffix == ".keras":
         return _load_keras(path)
     raise ConfigError(
-        describe(f"{path} is not a model transferlab can load",
-                 received=f"a file with extension {path.suffix or '(none)'!r}", accepted=_ACCEPTED,
-                 fix="save the model with model.save('model.keras') or export_saved_model(...)")
+        describe(
+            f"{path} is not a model transferlab can load",
+            received=f"a file with extension {path.suffix or '(none)'!r}",
+            accepted=_ACCEPTED,
+            fix="save the model with model.save('model.keras') or export_saved_model(...)",
+        )
     )
 
 
@@ -79,7 +83,7 @@ def _load_keras(path: Path) -> keras.Model:
     import keras
 
     # Registers transferlab's serializable classes (Classifier, InputAdapter, BN policy layer).
-    import transferlab.backbones  # noqa: F401
+    import transferlab.backbones
     import transferlab.strategies  # noqa: F401
 
     try:
@@ -87,9 +91,11 @@ def _load_keras(path: Path) -> keras.Model:
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
         reason = " ".join(str(error).split())[:300]
         raise DataFileError(
-            describe(f"Cannot load the Keras model {path}", received=reason,
-                     fix="check that the file is a complete .keras file saved by model.save; "
-                     "save it again")
+            describe(
+                f"Cannot load the Keras model {path}",
+                received=reason,
+                fix="check that the file is a complete .keras file saved by model.save; save it again",
+            )
         ) from None
 
 
@@ -99,25 +105,25 @@ def _wrap_saved_model(path: Path) -> keras.Model:
     metadata_path = path / METADATA_FILE
     if not metadata_path.is_file():
         raise ConfigError(
-            describe(f"The SavedModel {path} has no {METADATA_FILE}, so its input shape is unknown",
-                     fix="export the model with transferlab's export_saved_model, or load it "
-                     "with tf.saved_model.load")
+            describe(
+                f"The SavedModel {path} has no {METADATA_FILE}, so its input shape is unknown",
+                fix="export the model with transferlab's export_saved_model, or load it "
+                "with tf.saved_model.load",
+            )
         )
     try:
         metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
         shape = tuple(int(d) for d in metadata["input_shape"])
     except (ValueError, KeyError, TypeError) as error:
         raise DataFileError(
-            describe(f"{metadata_path} is unreadable", received=str(error),
-                     fix="export the model again")
+            describe(f"{metadata_path} is unreadable", received=str(error), fix="export the model again")
         ) from None
     try:
         layer = keras.layers.TFSMLayer(str(path), call_endpoint="serve", name="saved_model")
     except (OSError, ValueError) as error:
         reason = " ".join(str(error).split())[:300]
         raise DataFileError(
-            describe(f"Cannot load the SavedModel {path}", received=reason,
-                     fix="export the model again")
+            describe(f"Cannot load the SavedModel {path}", received=reason, fix="export the model again")
         ) from None
     images = keras.Input(shape=shape, dtype="uint8", name="images")
     outputs = layer(images)

@@ -95,9 +95,7 @@ def _fit_to_model(images: np.ndarray, shape: tuple[int | None, ...], dtype: Any)
             )
         )
     if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
-        raise DataError(
-            describe("`images` must hold numbers", received=f"images.dtype={images.dtype}")
-        )
+        raise DataError(describe("`images` must hold numbers", received=f"images.dtype={images.dtype}"))
     finite = images.dtype.kind != "f" or bool(np.isfinite(images).all())
     if images.size and (not finite or images.min() < 0 or images.max() > 255):
         raise DataError(
@@ -108,9 +106,7 @@ def _fit_to_model(images: np.ndarray, shape: tuple[int | None, ...], dtype: Any)
             )
         )
     height, width = shape[0], shape[1]
-    if (height is not None and images.shape[1] != height) or (
-        width is not None and images.shape[2] != width
-    ):
+    if (height is not None and images.shape[1] != height) or (width is not None and images.shape[2] != width):
         raise DataError(
             describe(
                 "The images' size differs from the model's input size",

@@ -52,9 +52,7 @@ class Predictions:
         if probs.ndim != 2:
             probs = probs.reshape(len(probs), -1)
         k = probs.shape[1]
-        names = tuple(str(i) for i in range(k)) if class_names is None else tuple(
-            str(n) for n in class_names
-        )
+        names = tuple(str(i) for i in range(k)) if class_names is None else tuple(str(n) for n in class_names)
         if len(names) != k:
             raise ConfigError(
                 describe(

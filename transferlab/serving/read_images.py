@@ -63,8 +63,11 @@ def read_images(
     """
     files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not files:
-        raise ConfigError(describe("`paths` names no file", received="paths=[]",
-                                   fix="pass at least one image, IDX or NumPy file"))
+        raise ConfigError(
+            describe(
+                "`paths` names no file", received="paths=[]", fix="pass at least one image, IDX or NumPy file"
+            )
+        )
     target_size = _check_size(size)
     if channels is not None and channels not in (1, 3):
         raise ConfigError(describe("`channels` must be 1, 3 or None", received=f"channels={channels!r}"))
@@ -106,8 +109,11 @@ def _check_size(size: Sequence[int] | None) -> tuple[int, int] | None:
         height = width = 0
     if height < 1 or width < 1:
         raise ConfigError(
-            describe("`size` must be (height, width) with positive sides, or None",
-                     received=f"size={size!r}", fix="pass e.g. size=(28, 28)")
+            describe(
+                "`size` must be (height, width) with positive sides, or None",
+                received=f"size={size!r}",
+                fix="pass e.g. size=(28, 28)",
+            )
         )
     return height, width
 
@@ -126,8 +132,9 @@ def _read_one(path: Path, channels: int | None) -> np.ndarray:
         raise DataFileError(describe(f"Image file {path} does not exist", fix="check the path"))
     if path.is_dir():
         raise DataFileError(
-            describe(f"{path} is a folder, not an image file",
-                     fix="pass the files themselves, e.g. DIR/*.png")
+            describe(
+                f"{path} is a folder, not an image file", fix="pass the files themselves, e.g. DIR/*.png"
+            )
         )
     suffix = path.suffix.lower()
     if suffix in _IMAGE_SUFFIXES:
@@ -140,9 +147,12 @@ def _read_one(path: Path, channels: int | None) -> np.ndarray:
         array = read_idx(path)
     else:
         raise DataFileError(
-            describe(f"Cannot tell what kind of file {path} is from its name",
-                     received=f"extension {path.suffix or '(none)'!r}", accepted=_ACCEPTED,
-                     fix="rename it with one of the accepted extensions")
+            describe(
+                f"Cannot tell what kind of file {path} is from its name",
+                received=f"extension {path.suffix or '(none)'!r}",
+                accepted=_ACCEPTED,
+                fix="rename it with one of the accepted extensions",
+            )
         )
     return _check_array(array, path)
 
@@ -157,9 +167,11 @@ def _decode(path: Path, channels: int | None) -> np.ndarray:
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError) as error:
         reason = " ".join(str(getattr(error, "message", error)).split())[:200]
         raise DataFileError(
-            describe(f"Cannot decode image file {path}",
-                     received=f"{path.stat().st_size} bytes; TensorFlow said: {reason}",
-                     fix="check that it is a valid PNG or JPEG file (re-save or re-download it)")
+            describe(
+                f"Cannot decode image file {path}",
+                received=f"{path.stat().st_size} bytes; TensorFlow said: {reason}",
+                fix="check that it is a valid PNG or JPEG file (re-save or re-download it)",
+            )
         ) from None
     if image.shape[-1] in (2, 4):  # gray + alpha, RGBA: drop alpha
         image = image[..., :-1]
@@ -172,8 +184,11 @@ def _load_numpy(path: Path) -> np.ndarray:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         reason = " ".join(str(error).split())[:200]
         raise DataFileError(
-            describe(f"Cannot read NumPy file {path}", received=reason,
-                     fix="save the images with numpy.save (or numpy.savez)")
+            describe(
+                f"Cannot read NumPy file {path}",
+                received=reason,
+                fix="save the images with numpy.save (or numpy.savez)",
+            )
         ) from None
     if isinstance(loaded, np.ndarray):
         return loaded
@@ -182,10 +197,12 @@ def _load_numpy(path: Path) -> np.ndarray:
         key = keys[0] if len(keys) == 1 else next((k for k in _NPZ_KEYS if k in keys), None)
         if key is None:
             raise DataFileError(
-                describe(f"Cannot tell which array of {path} holds the images",
-                         received=f"arrays {keys}",
-                         accepted="one array, or one named " + ", ".join(_NPZ_KEYS),
-                         fix="save the images alone, or under the name 'images'")
+                describe(
+                    f"Cannot tell which array of {path} holds the images",
+                    received=f"arrays {keys}",
+                    accepted="one array, or one named " + ", ".join(_NPZ_KEYS),
+                    fix="save the images alone, or under the name 'images'",
+                )
             )
         return np.asarray(loaded[key])
 
@@ -195,22 +212,29 @@ def _check_array(array: np.ndarray, path: Path) -> np.ndarray:
         array = array[None]
     if array.ndim not in (3, 4) or (array.ndim == 4 and array.shape[-1] not in (1, 3, 4)):
         raise DataFileError(
-            describe(f"{path} does not hold images",
-                     received=f"an array of shape {array.shape}",
-                     accepted="(H, W), (N, H, W) or (N, H, W, C) with 1, 3 or 4 channels")
+            describe(
+                f"{path} does not hold images",
+                received=f"an array of shape {array.shape}",
+                accepted="(H, W), (N, H, W) or (N, H, W, C) with 1, 3 or 4 channels",
+            )
         )
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise DataFileError(
-            describe(f"{path} does not hold pixel values", received=f"dtype {array.dtype}",
-                     accepted="uint8, or numbers in [0, 255]")
+            describe(
+                f"{path} does not hold pixel values",
+                received=f"dtype {array.dtype}",
+                accepted="uint8, or numbers in [0, 255]",
+            )
         )
     if array.dtype != np.uint8 and array.size:
         finite = array.dtype.kind != "f" or bool(np.isfinite(array).all())
         if not finite or array.min() < 0 or array.max() > 255:
             raise DataFileError(
-                describe(f"{path} holds values outside the pixel range [0, 255]",
-                         received=f"values in [{array.min()}, {array.max()}], dtype {array.dtype}",
-                         fix="save raw uint8 pixels, not normalised images")
+                describe(
+                    f"{path} holds values outside the pixel range [0, 255]",
+                    received=f"values in [{array.min()}, {array.max()}], dtype {array.dtype}",
+                    fix="save raw uint8 pixels, not normalised images",
+                )
             )
     if array.ndim == 4 and array.shape[-1] == 4:
         array = array[..., :3]

@@ -16,9 +16,7 @@ from transferlab.strategies.phase import BatchNormPolicy
 __all__ = ["apply_batchnorm_policy"]
 
 
-def apply_batchnorm_policy(
-    layers: Iterable[keras.layers.Layer], policy: BatchNormPolicy | str
-) -> int:
+def apply_batchnorm_policy(layers: Iterable[keras.layers.Layer], policy: BatchNormPolicy | str) -> int:
     """Applies a :class:`BatchNormPolicy` to every BN layer in (or nested in) ``layers``.
 
     Call it after setting the layers' ``trainable`` flags; it overrides the
@@ -86,8 +84,7 @@ def _set_policy(layer: keras.layers.BatchNormalization, policy: BatchNormPolicy)
                     f"layers; layer {layer.name!r} is a {type(layer).__name__}",
                     received="batchnorm='affine'",
                     accepted="'frozen', 'train' for this layer",
-                    fix="use batchnorm='frozen' or 'train', or make that layer a plain "
-                    "BatchNormalization",
+                    fix="use batchnorm='frozen' or 'train', or make that layer a plain BatchNormalization",
                 )
             )
         layer.trainable = True

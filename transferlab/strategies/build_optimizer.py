@@ -54,7 +54,7 @@ def build_optimizer(
         transferlab.errors.StrategyError: Unknown optimizer. Received: optimizer='no_such'. Accepted: a Keras optimizer name such as 'adam', 'sgd', 'rmsprop', 'adamw', or a keras.optimizers.Optimizer instance.
     """
     template = _template(optimizer)
-    backbone, info, by_group, _ = classifier_parts(model)
+    _backbone, info, by_group, _ = classifier_parts(model)
     rates = group_learning_rates(info, phase)
     config = template.get_config()
     config.pop("rate_factors", None)

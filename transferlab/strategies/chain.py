@@ -42,8 +42,7 @@ class Chain(Strategy):
                     describe(
                         "Chain() takes strategies",
                         received=f"{type(strategy).__name__}",
-                        accepted="FeatureExtraction, FineTune, GradualUnfreeze, Chain or a "
-                        "Strategy subclass",
+                        accepted="FeatureExtraction, FineTune, GradualUnfreeze, Chain or a Strategy subclass",
                     )
                 )
             flat.extend(strategy.strategies if isinstance(strategy, Chain) else [strategy])

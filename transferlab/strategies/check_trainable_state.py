@@ -69,9 +69,7 @@ def check_trainable_state(model: Any) -> None:
                 )
             )
         compiled = {id(layer): bool(flag) for layer, flag in keras_state.items()}
-    changed = [
-        (layer, flag) for key, (layer, flag) in current.items() if compiled.get(key) is not flag
-    ]
+    changed = [(layer, flag) for key, (layer, flag) in current.items() if compiled.get(key) is not flag]
     if changed:
         groups, order = _group_names(model)
         parts = []
@@ -132,7 +130,7 @@ def _summary(layers: list[Any], groups: dict[int, str], order: dict[int, int], l
     """``groups a, b; layers x, y, ... and N more``, bottom to top."""
     layers = sorted(layers, key=lambda layer: order.get(id(layer), len(order)))
     text = ""
-    in_groups = list(dict.fromkeys(groups[id(l)] for l in layers if id(l) in groups))
+    in_groups = list(dict.fromkeys(groups[id(layer)] for layer in layers if id(layer) in groups))
     if in_groups:
         text = f"groups {', '.join(in_groups)}; "
     names = [str(layer.name) for layer in layers]

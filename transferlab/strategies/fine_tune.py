@@ -78,9 +78,7 @@ class FineTune(Strategy):
                 )
             )
         if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
-            raise StrategyError(
-                describe("`top` must be a whole number >= 1", received=f"top={top!r}")
-            )
+            raise StrategyError(describe("`top` must be a whole number >= 1", received=f"top={top!r}"))
         if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
             raise StrategyError(
                 describe(
@@ -114,8 +112,7 @@ class FineTune(Strategy):
             if self.top > len(names):
                 raise StrategyError(
                     describe(
-                        f"FineTune(top={self.top}) asks for more groups than backbone "
-                        f"{info.name!r} has",
+                        f"FineTune(top={self.top}) asks for more groups than backbone {info.name!r} has",
                         received=f"top={self.top}",
                         accepted=f"1 to {len(names)} (groups: {', '.join(names)})",
                     )

@@ -51,9 +51,7 @@ class GradualUnfreeze(Strategy):
         batchnorm: BatchNormPolicy | str = BatchNormPolicy.FROZEN,
     ) -> None:
         if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-            raise StrategyError(
-                describe("`steps` must be a whole number >= 1", received=f"steps={steps!r}")
-            )
+            raise StrategyError(describe("`steps` must be a whole number >= 1", received=f"steps={steps!r}"))
         self.epochs_per_step = epochs_per_step
         self.steps = steps
         self.learning_rate = learning_rate
@@ -68,8 +66,7 @@ class GradualUnfreeze(Strategy):
         if steps > len(names):
             raise StrategyError(
                 describe(
-                    f"GradualUnfreeze(steps={steps}) asks for more groups than backbone "
-                    f"{info.name!r} has",
+                    f"GradualUnfreeze(steps={steps}) asks for more groups than backbone {info.name!r} has",
                     received=f"steps={steps}",
                     accepted=f"1 to {len(names)} (groups: {', '.join(names)})",
                 )

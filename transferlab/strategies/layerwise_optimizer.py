@@ -52,9 +52,7 @@ class _LayerwiseMixin:
         return config
 
 
-def _match_factors(
-    rate_factors: tuple[tuple[str, float], ...], variables: list[Any]
-) -> tuple[float, ...]:
+def _match_factors(rate_factors: tuple[tuple[str, float], ...], variables: list[Any]) -> tuple[float, ...]:
     paths = [str(v.path) for v in variables]
     if [p for p, _ in rate_factors] == paths:
         return tuple(f for _, f in rate_factors)
@@ -92,8 +90,18 @@ def _layerwise_class(base: type) -> type:
 
 # Registered at import (like a decorator), so saved models load after `import transferlab`.
 for _name in (
-    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl",
-    "Lion", "Lamb", "Adafactor",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "Nadam",
+    "Ftrl",
+    "Lion",
+    "Lamb",
+    "Adafactor",
 ):
     if hasattr(keras.optimizers, _name):
         _layerwise_class(getattr(keras.optimizers, _name))
@@ -143,9 +151,7 @@ def layerwise_optimizer(
     pairs = [(str(path), float(factor)) for path, factor in rate_factors]
     bad = [(p, f) for p, f in pairs if not f > 0]
     if bad:
-        raise StrategyError(
-            describe("Learning-rate factors must be > 0", received=f"{bad[:3]}")
-        )
+        raise StrategyError(describe("Learning-rate factors must be > 0", received=f"{bad[:3]}"))
     config = optimizer.get_config()
     config.pop("rate_factors", None)
     config["rate_factors"] = pairs

@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from transferlab.errors import StrategyError, describe
 
-__all__ = ["Phase", "BatchNormPolicy"]
+__all__ = ["BatchNormPolicy", "Phase"]
 
 
 class BatchNormPolicy(str, enum.Enum):
@@ -31,8 +31,13 @@ class BatchNormPolicy(str, enum.Enum):
     @classmethod
     def _missing_(cls, value: object) -> BatchNormPolicy:
         # Called by BatchNormPolicy(value) for an unknown value: a named error, not Enum's bare one.
-        raise StrategyError(describe("Unknown BatchNorm policy", received=f"batchnorm={value!r}",
-                                     accepted=", ".join(repr(p.value) for p in cls)))
+        raise StrategyError(
+            describe(
+                "Unknown BatchNorm policy",
+                received=f"batchnorm={value!r}",
+                accepted=", ".join(repr(p.value) for p in cls),
+            )
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +103,4 @@ class Phase:
             )
         object.__setattr__(self, "trainable_groups", tuple(self.trainable_groups))
         object.__setattr__(self, "batchnorm", BatchNormPolicy(self.batchnorm))
-        object.__setattr__(
-            self, "group_learning_rates", MappingProxyType(dict(self.group_learning_rates))
-        )
+        object.__setattr__(self, "group_learning_rates", MappingProxyType(dict(self.group_learning_rates)))

@@ -84,8 +84,12 @@ class PhaseState:
             last = index == len(phases) - 1
             if epochs_completed < start + phase.epochs or last:
                 return cls(
-                    index, phase.name, start, epochs_completed - start,
-                    phase.trainable_groups, phase.batchnorm,
+                    index,
+                    phase.name,
+                    start,
+                    epochs_completed - start,
+                    phase.trainable_groups,
+                    phase.batchnorm,
                 )
             start += phase.epochs
         raise AssertionError("unreachable")  # pragma: no cover

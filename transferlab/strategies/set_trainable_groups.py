@@ -43,7 +43,7 @@ def set_trainable_groups(
         ...
         transferlab.errors.StrategyError: Strategies act on a transferlab Classifier, which has `backbone`, `backbone_info` and `head_layers`; this model lacks `backbone`, `backbone_info`, `head_layers`. Received: object named '?'. Fix: build the model with transferlab.backbones.build_classifier(...), or give your model those three attributes.
     """
-    backbone, info, by_group, head = classifier_parts(model)
+    _backbone, info, by_group, head = classifier_parts(model)
     names = resolve_groups(info, groups)
     model.trainable = True  # propagates down; the groups are set one by one below
     for group, layers in by_group.items():

@@ -10,7 +10,7 @@ from typing import Any
 
 from transferlab.training.exact_backup import BackupPosition
 
-__all__ = ["task_identity", "common_position", "agree_on_position"]
+__all__ = ["agree_on_position", "common_position", "task_identity"]
 
 #: Positions each worker offers (its ExactBackup keeps as many).
 MAX_CANDIDATES = 3
@@ -61,7 +61,9 @@ def common_position(offers: Sequence[Sequence[BackupPosition]]) -> BackupPositio
     return max(shared, key=dataclasses.astuple) if shared else None
 
 
-def agree_on_position(strategy: Any, positions: Sequence[BackupPosition], num_workers: int) -> BackupPosition | None:
+def agree_on_position(
+    strategy: Any, positions: Sequence[BackupPosition], num_workers: int
+) -> BackupPosition | None:
     """All workers exchange their backed-up positions; each returns the same common one.
 
     A collective (every worker must call it, at the same point). Workers are in

@@ -10,7 +10,6 @@ of them (with a deadline) before TensorFlow joins them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import tensorflow as tf
 
@@ -18,10 +17,10 @@ from transferlab.errors import ConfigError, DistributionError, describe
 from transferlab.training.tf_config import TFConfig
 from transferlab.training.worker_rendezvous import wait_for_workers
 
-__all__ = ["resolve_distribution", "DistributionSpec", "ACCEPTED_SPECS"]
+__all__ = ["ACCEPTED_SPECS", "DistributionSpec", "resolve_distribution"]
 
 ACCEPTED_SPECS = ("auto", "one_device", "mirrored", "multi_worker")
-DistributionSpec = Union[str, Sequence[str]]
+DistributionSpec = str | Sequence[str]
 
 
 def _context_started() -> bool:
@@ -120,7 +119,9 @@ def resolve_distribution(
         1
     """
     if not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(describe("`timeout` must be a number of seconds > 0", received=f"timeout={timeout!r}"))
+        raise ConfigError(
+            describe("`timeout` must be a number of seconds > 0", received=f"timeout={timeout!r}")
+        )
     if not isinstance(spec, str):
         if isinstance(spec, Sequence):
             return tf.distribute.MirroredStrategy(_check_devices(spec))

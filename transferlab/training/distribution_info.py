@@ -79,6 +79,10 @@ class DistributionInfo:
         """
         if scaling not in ("linear", "none"):
             raise ConfigError(
-                describe("unknown learning-rate `scaling`", received=f"scaling={scaling!r}", accepted="'linear', 'none'")
+                describe(
+                    "unknown learning-rate `scaling`",
+                    received=f"scaling={scaling!r}",
+                    accepted="'linear', 'none'",
+                )
             )
         return base_rate * self.num_replicas if scaling == "linear" else base_rate

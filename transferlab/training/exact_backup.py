@@ -41,10 +41,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from transferlab.errors import ConfigError, ResumeError, describe
 from transferlab._atomic import atomic_write_bytes
+from transferlab.errors import ConfigError, ResumeError, describe
 
-__all__ = ["ExactBackup", "BackupPosition"]
+__all__ = ["BackupPosition", "ExactBackup"]
 
 _STATE_FILE = "state.npz"
 _FORMAT = 1
@@ -161,8 +161,9 @@ class ExactBackup:
             self._loaded_done = True
             source = self._source
             if source is None:
-                found = [(BackupPosition(**self._read(p, meta_only=True)[0]["position"]), p)
-                         for p in self._files()]
+                found = [
+                    (BackupPosition(**self._read(p, meta_only=True)[0]["position"]), p) for p in self._files()
+                ]
                 source = max(found, key=lambda item: dataclasses.astuple(item[0]))[1] if found else None
             if source is not None:
                 self._loaded = self._read(source)
@@ -251,9 +252,7 @@ class ExactBackup:
             "format": _FORMAT,
             "position": dataclasses.asdict(position),
             "model": _store(arrays, "model", (state_model or model).variables),
-            "optimizer": _store(arrays, "optimizer", _optimizer_variables(model))
-            if optimizer
-            else None,
+            "optimizer": _store(arrays, "optimizer", _optimizer_variables(model)) if optimizer else None,
             "metrics": _store_local(arrays, "metrics", _metric_variables(model)) if metrics else None,
             "metrics_local": True,
             "callbacks": list(callback_states),
@@ -551,9 +550,7 @@ def _store(arrays: dict[str, np.ndarray], prefix: str, variables: Sequence[Any])
     return names
 
 
-def _assign(
-    arrays: dict[str, np.ndarray], prefix: str, names: list[str], variables: Sequence[Any]
-) -> None:
+def _assign(arrays: dict[str, np.ndarray], prefix: str, names: list[str], variables: Sequence[Any]) -> None:
     current = [str(getattr(v, "path", getattr(v, "name", i))) for i, v in enumerate(variables)]
     if len(current) != len(names):
         raise ResumeError(
@@ -570,8 +567,7 @@ def _assign(
             raise ResumeError(
                 describe(
                     f"The backup's {prefix} variable {names[i]!r} has another shape",
-                    received=f"saved {tuple(value.shape)}, model {tuple(variable.shape)} "
-                    f"({current[i]!r})",
+                    received=f"saved {tuple(value.shape)}, model {tuple(variable.shape)} ({current[i]!r})",
                     fix="resume with the same command and code that wrote the backup, or pass "
                     "resume=False to start afresh",
                 )

@@ -11,8 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from transferlab.data.labeled_images import LabeledImages
 from transferlab._atomic import atomic_write_bytes
+from transferlab.data.labeled_images import LabeledImages
 
 __all__ = ["FeatureCache"]
 
@@ -78,9 +78,7 @@ class FeatureCache:
             if "BatchNormalization" in kind and layer.trainable:
                 reasons.append(f"BatchNorm layer {layer.name!r} trains (runs in training mode)")
             if kind in _RANDOM_LAYERS and float(getattr(layer, "rate", getattr(layer, "stddev", 1)) or 0) > 0:
-                reasons.append(
-                    f"the backbone has a random layer {layer.name!r} ({kind}) active in training"
-                )
+                reasons.append(f"the backbone has a random layer {layer.name!r} ({kind}) active in training")
         return reasons
 
     def key(self, model: Any, data: LabeledImages) -> str:
@@ -120,8 +118,7 @@ class FeatureCache:
                 import io
 
                 buffer = io.BytesIO()
-                np.savez(buffer, features=features.astype("float32"),
-                         dtype=np.array(str(features.dtype)))
+                np.savez(buffer, features=features.astype("float32"), dtype=np.array(str(features.dtype)))
                 atomic_write_bytes(path, buffer.getvalue())
         self._memory[key] = features
         return features

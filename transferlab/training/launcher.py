@@ -75,8 +75,9 @@ def _command(script_or_module: str, args: Sequence[str]) -> list[str]:
     return [sys.executable, "-u", "-m", script_or_module, *args]
 
 
-def _pump(index: int, stream: IO[str], tail: collections.deque[str], sink: IO[str] | None,
-          lock: threading.Lock) -> None:
+def _pump(
+    index: int, stream: IO[str], tail: collections.deque[str], sink: IO[str] | None, lock: threading.Lock
+) -> None:
     for line in stream:
         line = line.rstrip("\n")
         tail.append(line)
@@ -139,10 +140,15 @@ def launch_local(
         (0, 0)
     """
     if not isinstance(num_workers, int) or num_workers < 1:
-        raise ConfigError(describe("`num_workers` must be a whole number >= 1", received=f"num_workers={num_workers!r}"))
+        raise ConfigError(
+            describe("`num_workers` must be a whole number >= 1", received=f"num_workers={num_workers!r}")
+        )
     if not isinstance(threads_per_worker, int) or threads_per_worker < 1:
         raise ConfigError(
-            describe("`threads_per_worker` must be a whole number >= 1", received=f"threads_per_worker={threads_per_worker!r}")
+            describe(
+                "`threads_per_worker` must be a whole number >= 1",
+                received=f"threads_per_worker={threads_per_worker!r}",
+            )
         )
     if timeout is not None and not timeout > 0:
         raise ConfigError(describe("`timeout` must be > 0 seconds or None", received=f"timeout={timeout!r}"))
@@ -165,8 +171,15 @@ def launch_local(
                 OMP_NUM_THREADS=threads,
                 PYTHONUNBUFFERED="1",
             )
-            p = subprocess.Popen(cmd, env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, text=True, errors="replace")
+            p = subprocess.Popen(
+                cmd,
+                env=worker_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+            )
             procs.append(p)
             tails.append(collections.deque(maxlen=_TAIL))
             t = threading.Thread(target=_pump, args=(i, p.stdout, tails[i], stream, lock), daemon=True)
@@ -232,7 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-n", "--num-workers", type=int, default=2)
     parser.add_argument("--threads-per-worker", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=None, help="seconds for the whole job")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- script.py (or module) and its arguments")
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, help="-- script.py (or module) and its arguments"
+    )
     ns = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     command = ns.command[1:] if ns.command[:1] == ["--"] else ns.command
     if not command:
@@ -240,8 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("transferlab launch: error: give the script to run after --", file=sys.stderr)
         return 2
     try:
-        result = launch_local(command[0], command[1:], num_workers=ns.num_workers,
-                              threads_per_worker=ns.threads_per_worker, timeout=ns.timeout)
+        result = launch_local(
+            command[0],
+            command[1:],
+            num_workers=ns.num_workers,
+            threads_per_worker=ns.threads_per_worker,
+            timeout=ns.timeout,
+        )
     except WorkerTimeoutError as err:
         print(f"transferlab launch: {err}", file=sys.stderr)
         return 124

@@ -42,7 +42,11 @@ class _Sweep(keras.callbacks.Callback):
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
         smooth = self._avg / (1 - self.beta ** len(self.losses))
         self._best = min(self._best, smooth)
-        if not math.isfinite(loss) or smooth > self.stop_factor * self._best or len(self.losses) >= len(self.rates):
+        if (
+            not math.isfinite(loss)
+            or smooth > self.stop_factor * self._best
+            or len(self.losses) >= len(self.rates)
+        ):
             self.model.stop_training = True
 
 
@@ -87,9 +91,13 @@ class LRFinder:
                 )
             )
         if not isinstance(self.steps, int) or self.steps < 2:
-            raise ConfigError(describe("`steps` must be a whole number >= 2", received=f"steps={self.steps!r}"))
+            raise ConfigError(
+                describe("`steps` must be a whole number >= 2", received=f"steps={self.steps!r}")
+            )
         if not 0 <= self.smoothing < 1:
-            raise ConfigError(describe("`smoothing` must be in [0, 1)", received=f"smoothing={self.smoothing!r}"))
+            raise ConfigError(
+                describe("`smoothing` must be in [0, 1)", received=f"smoothing={self.smoothing!r}")
+            )
 
     @property
     def smoothed_losses(self) -> list[float]:
@@ -119,7 +127,9 @@ class LRFinder:
         """
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None or not model.compiled:
-            raise ConfigError(describe("the LR finder needs a compiled model", fix="call model.compile(...) first"))
+            raise ConfigError(
+                describe("the LR finder needs a compiled model", fix="call model.compile(...) first")
+            )
         rate_variable = optimizer.learning_rate
         if not isinstance(rate_variable, keras.Variable):
             raise ConfigError(
@@ -130,7 +140,9 @@ class LRFinder:
                 )
             )
         if not model.built:
-            raise ConfigError(describe("the LR finder needs a built model", fix="give the model an Input or call it once"))
+            raise ConfigError(
+                describe("the LR finder needs a built model", fix="give the model an Input or call it once")
+            )
         weights = model.get_weights()
         before = {id(v): v.numpy() for v in optimizer.variables}
         rates = np.geomspace(self.min_rate, self.max_rate, self.steps)
@@ -146,8 +158,15 @@ class LRFinder:
                 data = np.concatenate([x] * math.ceil(self.steps * (batch_size or 32) / n))
                 fit_kwargs["y"] = np.concatenate([y] * math.ceil(self.steps * (batch_size or 32) / n))
         try:
-            model.fit(data, epochs=1, steps_per_epoch=self.steps, callbacks=[sweep], verbose=0,
-                      shuffle=False, **fit_kwargs)
+            model.fit(
+                data,
+                epochs=1,
+                steps_per_epoch=self.steps,
+                callbacks=[sweep],
+                verbose=0,
+                shuffle=False,
+                **fit_kwargs,
+            )
         finally:
             model.set_weights(weights)
             for v in optimizer.variables:
@@ -167,7 +186,13 @@ class LRFinder:
             skip: Share of the first points ignored (noisy start).
         """
         if method not in ("steepest", "min/10"):
-            raise ConfigError(describe("unknown suggestion `method`", received=f"method={method!r}", accepted="'steepest', 'min/10'"))
+            raise ConfigError(
+                describe(
+                    "unknown suggestion `method`",
+                    received=f"method={method!r}",
+                    accepted="'steepest', 'min/10'",
+                )
+            )
         smooth = np.asarray(self.smoothed_losses)
         finite = np.isfinite(smooth)
         if finite.sum() < 3:
@@ -210,8 +235,15 @@ class LRFinder:
         return path
 
 
-def find_learning_rate(model: keras.Model, x: Any, y: Any = None, *, batch_size: int | None = None,
-                       plot_to: str | os.PathLike[str] | None = None, **options: Any) -> LRFinder:
+def find_learning_rate(
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    *,
+    batch_size: int | None = None,
+    plot_to: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> LRFinder:
     """Runs an :class:`LRFinder` (``options`` are its fields) and optionally plots it.
 
     Example:

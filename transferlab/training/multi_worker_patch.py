@@ -39,7 +39,7 @@ import tensorflow as tf
 from transferlab.errors import UnsupportedVersionError, describe
 from transferlab.training.distribution_info import DistributionInfo
 
-__all__ = ["multi_worker_patch", "CHECKED_KERAS_VERSIONS", "ALLOW_UNCHECKED_ENV"]
+__all__ = ["ALLOW_UNCHECKED_ENV", "CHECKED_KERAS_VERSIONS", "multi_worker_patch"]
 
 #: Keras versions on which the two replaced internals were read and the
 #: patched multi-worker ``fit`` was run and compared with a one-device run.

@@ -50,10 +50,14 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         if not max_rate > 0:
             raise ConfigError(describe("`max_rate` must be > 0", received=f"max_rate={max_rate!r}"))
         if not isinstance(total_steps, int) or total_steps < 1:
-            raise ConfigError(describe("`total_steps` must be a whole number >= 1", received=f"total_steps={total_steps!r}"))
+            raise ConfigError(
+                describe("`total_steps` must be a whole number >= 1", received=f"total_steps={total_steps!r}")
+            )
         if not 0 <= warmup_fraction < 1:
             raise ConfigError(
-                describe("`warmup_fraction` must be in [0, 1)", received=f"warmup_fraction={warmup_fraction!r}")
+                describe(
+                    "`warmup_fraction` must be in [0, 1)", received=f"warmup_fraction={warmup_fraction!r}"
+                )
             )
         if not (div_factor >= 1 and final_div_factor >= 1):
             raise ConfigError(
@@ -63,7 +67,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
                 )
             )
         if anneal not in ("cos", "linear"):
-            raise ConfigError(describe("unknown `anneal`", received=f"anneal={anneal!r}", accepted="'cos', 'linear'"))
+            raise ConfigError(
+                describe("unknown `anneal`", received=f"anneal={anneal!r}", accepted="'cos', 'linear'")
+            )
         self.max_rate = float(max_rate)
         self.total_steps = total_steps
         self.warmup_fraction = float(warmup_fraction)

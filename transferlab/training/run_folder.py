@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from transferlab.errors import ConfigError, describe
 from transferlab._atomic import atomic_write_json, atomic_write_text
+from transferlab.errors import ConfigError, describe
 
 __all__ = ["RunFolder"]
 
@@ -56,14 +56,11 @@ class RunFolder:
         'chief'
     """
 
-    def __init__(
-        self, root: str | Path, name: str, *, is_chief: bool = True, worker: str = "chief"
-    ) -> None:
+    def __init__(self, root: str | Path, name: str, *, is_chief: bool = True, worker: str = "chief") -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(
                 describe(
-                    "`run_name` must be letters, digits, '.', '_' or '-', starting with a "
-                    "letter or digit",
+                    "`run_name` must be letters, digits, '.', '_' or '-', starting with a letter or digit",
                     received=f"run_name={name!r}",
                     fix="pass e.g. run_name='mnist-finetune-1'",
                 )

@@ -168,7 +168,11 @@ class Trainer:
                     accepted="'none', 'linear'",
                 )
             )
-        if isinstance(worker_timeout, bool) or not isinstance(worker_timeout, (int, float)) or not worker_timeout > 0:
+        if (
+            isinstance(worker_timeout, bool)
+            or not isinstance(worker_timeout, (int, float))
+            or not worker_timeout > 0
+        ):
             raise ConfigError(
                 describe(
                     "`worker_timeout` must be a number of seconds > 0",
@@ -198,7 +202,10 @@ class Trainer:
                     fix="pass e.g. lambda: build_classifier('alexnet', 10)",
                 )
             )
-        for name, value in (("early_stopping", early_stopping), ("reduce_lr_on_plateau", reduce_lr_on_plateau)):
+        for name, value in (
+            ("early_stopping", early_stopping),
+            ("reduce_lr_on_plateau", reduce_lr_on_plateau),
+        ):
             if value is not None and not isinstance(value, (int, dict)):
                 raise ConfigError(
                     describe(
@@ -267,9 +274,13 @@ class Trainer:
                     )
                 )
             rates: Any = phase  # a Phase
-            scaled.append(dataclasses.replace(
-                phase, learning_rate=rates.learning_rate * factor,  # type: ignore[call-arg]
-                group_learning_rates={k: v * factor for k, v in rates.group_learning_rates.items()}))
+            scaled.append(
+                dataclasses.replace(
+                    phase,
+                    learning_rate=rates.learning_rate * factor,  # type: ignore[call-arg]
+                    group_learning_rates={k: v * factor for k, v in rates.group_learning_rates.items()},
+                )
+            )
         return scaled
 
     def _build_model(self, scope_strategy: tf.distribute.Strategy) -> keras.Model:
@@ -322,8 +333,15 @@ class Trainer:
             )
         return model
 
-    def _config(self, model: keras.Model, phases: list[Any], train: LabeledImages,
-                validation: LabeledImages | None, augment: Any, replicas: int) -> dict[str, Any]:
+    def _config(
+        self,
+        model: keras.Model,
+        phases: list[Any],
+        train: LabeledImages,
+        validation: LabeledImages | None,
+        augment: Any,
+        replicas: int,
+    ) -> dict[str, Any]:
         return {
             "model": model.name,
             "backbone": getattr(model, "backbone_name", None),
@@ -348,8 +366,11 @@ class Trainer:
             "schedule": self.schedule,
             "backup_every": self.backup_every,
             "augment": _describe_obj(augment) if augment is not None else None,
-            "train": {"examples": len(train), "image_shape": list(train.image_shape),
-                      "classes": list(train.class_names)},
+            "train": {
+                "examples": len(train),
+                "image_shape": list(train.image_shape),
+                "classes": list(train.class_names),
+            },
             "validation": {"examples": len(validation)} if validation is not None else None,
         }
 
@@ -408,16 +429,22 @@ class Trainer:
         name = self.run_name or _default_name(model, self.strategy, config)
         run = RunFolder(self.run_dir, name, is_chief=is_chief, worker=worker)
         self.run_ = run
-        backup = ExactBackup(run.backup_dir, every_steps=self.backup_every,
-                             keep=MAX_CANDIDATES if workers > 1 else 1)
+        backup = ExactBackup(
+            run.backup_dir, every_steps=self.backup_every, keep=MAX_CANDIDATES if workers > 1 else 1
+        )
         if not self.resume:
             backup.clear()
         # Every worker offers its backed-up positions; all resume from the newest common one.
         position = agree_on_position(dist, backup.positions(), workers)
         backup.use(position)
         if position is not None:
-            logger.info("Resuming run %s from phase %d, epoch %d, step %d",
-                        name, position.phase, position.epoch, position.step)
+            logger.info(
+                "Resuming run %s from phase %d, epoch %d, step %d",
+                name,
+                position.phase,
+                position.epoch,
+                position.step,
+            )
         run.write_json("config.json", config)
         run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
 
@@ -439,8 +466,10 @@ class Trainer:
         val_ds = _for_workers(make_pipeline(validation, **pipe), workers) if validation is not None else None
 
         def image_data(epoch: int, skip: int) -> tf.data.Dataset:
-            return _for_workers(make_pipeline(train, shuffle=True, epoch=epoch, skip_batches=skip,
-                                              augment=augment, **pipe), workers)
+            return _for_workers(
+                make_pipeline(train, shuffle=True, epoch=epoch, skip_batches=skip, augment=augment, **pipe),
+                workers,
+            )
 
         cache = FeatureCache(run.path / "feature_cache" if self.feature_cache == "disk" else None)
         metrics_logger = MetricsLogger(run, start_epoch=position.epoch if position else 0)
@@ -457,12 +486,21 @@ class Trainer:
                 epoch = end
                 continue
             with dist.scope():
-                compile_phase(model, phase, loss=self.loss, metrics=list(self.metrics),
-                              optimizer=self._phase_optimizer(phase, steps), jit_compile=jit,
-                              steps_per_execution=1)
+                compile_phase(
+                    model,
+                    phase,
+                    loss=self.loss,
+                    metrics=list(self.metrics),
+                    optimizer=self._phase_optimizer(phase, steps),
+                    jit_compile=jit,
+                    steps_per_execution=1,
+                )
             check_trainable_state(model)
-            reasons = (["feature_cache='off'"] if self.feature_cache == "off"
-                       else FeatureCache.reasons_off(model, augment=augment))
+            reasons = (
+                ["feature_cache='off'"]
+                if self.feature_cache == "off"
+                else FeatureCache.reasons_off(model, augment=augment)
+            )
             fit_model: keras.Model = model
             data_fn: Callable[[int, int], tf.data.Dataset] = image_data
             validation_data: tf.data.Dataset | None = val_ds
@@ -471,10 +509,14 @@ class Trainer:
                 logger.info("Phase %r: feature cache on (backbone frozen, no augmentation)", phase.name)
                 fit_model = model.head
                 with dist.scope():
-                    fit_model.compile(optimizer=model.optimizer, loss=self.loss,
-                                      metrics=list(self.metrics), jit_compile=jit, steps_per_execution=1)
-                data_fn, validation_data = self._feature_data(cache, model, train, validation, pipe,
-                                                              workers)
+                    fit_model.compile(
+                        optimizer=model.optimizer,
+                        loss=self.loss,
+                        metrics=list(self.metrics),
+                        jit_compile=jit,
+                        steps_per_execution=1,
+                    )
+                data_fn, validation_data = self._feature_data(cache, model, train, validation, pipe, workers)
             else:
                 decisions["feature_cache"][phase.name] = "off: " + "; ".join(reasons)
                 logger.info("Phase %r: feature cache off: %s", phase.name, "; ".join(reasons))
@@ -483,9 +525,16 @@ class Trainer:
             callbacks = self._callbacks(run, metrics_logger, model, monitor, is_chief)
             with multi_worker_patch(dist):
                 backup.fit_phase(
-                    fit_model, data_fn, phase=index, initial_epoch=epoch, epochs=end,
-                    steps_per_epoch=steps, callbacks=callbacks, validation_data=validation_data,
-                    verbose=self.verbose, state_model=model,
+                    fit_model,
+                    data_fn,
+                    phase=index,
+                    initial_epoch=epoch,
+                    epochs=end,
+                    steps_per_epoch=steps,
+                    callbacks=callbacks,
+                    validation_data=validation_data,
+                    verbose=self.verbose,
+                    state_model=model,
                 )
             backup.end_phase(model, index, end)
             epoch = end
@@ -499,20 +548,33 @@ class Trainer:
                 if key not in ("epoch", "phase", "seconds") and isinstance(value, (int, float)):
                     history.setdefault(key, []).append(float(value))
         resumed = (position.phase, position.epoch, position.step) if position else None
-        run.write_text("summary.md", _summary(name, config, rows, decisions, resumed,
-                                              time.perf_counter() - started, monitor))
+        run.write_text(
+            "summary.md",
+            _summary(name, config, rows, decisions, resumed, time.perf_counter() - started, monitor),
+        )
         backup.clear()
         run.clear_backup()
         try:
             run.backup_dir.parent.rmdir()  # "backup/" once the last worker's folder is gone
         except OSError:
             pass
-        return TrainResult(history=history, rows=rows, model=model, run_dir=run.path,
-                           resumed_from=resumed, feature_cache=dict(decisions["feature_cache"]))
+        return TrainResult(
+            history=history,
+            rows=rows,
+            model=model,
+            run_dir=run.path,
+            resumed_from=resumed,
+            feature_cache=dict(decisions["feature_cache"]),
+        )
 
     def _feature_data(
-        self, cache: FeatureCache, model: Any, train: LabeledImages,
-        validation: LabeledImages | None, pipe: dict[str, Any], workers: int = 1,
+        self,
+        cache: FeatureCache,
+        model: Any,
+        train: LabeledImages,
+        validation: LabeledImages | None,
+        pipe: dict[str, Any],
+        workers: int = 1,
     ) -> tuple[Callable[[int, int], tf.data.Dataset], tf.data.Dataset | None]:
         """Pipelines over cached features, in exactly the order of the image pipeline."""
         feats = cache.features(model, train)
@@ -538,16 +600,19 @@ class Trainer:
             val = _for_workers(make_pipeline(val_f, **pipe).map(flatten), workers)
         return data_fn, val
 
-    def _callbacks(self, run: RunFolder, metrics_logger: MetricsLogger, model: keras.Model,
-                   monitor: str, is_chief: bool) -> list[keras.callbacks.Callback]:
+    def _callbacks(
+        self, run: RunFolder, metrics_logger: MetricsLogger, model: keras.Model, monitor: str, is_chief: bool
+    ) -> list[keras.callbacks.Callback]:
         callbacks: list[keras.callbacks.Callback] = []
         if is_chief:
             callbacks.append(metrics_logger)
             callbacks.append(_Checkpoints(run, model, monitor, metrics_logger))
             if _has_tensorboard():
                 callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False))
-        for value, cls in ((self.early_stopping, keras.callbacks.EarlyStopping),
-                           (self.reduce_lr_on_plateau, keras.callbacks.ReduceLROnPlateau)):
+        for value, cls in (
+            (self.early_stopping, keras.callbacks.EarlyStopping),
+            (self.reduce_lr_on_plateau, keras.callbacks.ReduceLROnPlateau),
+        ):
             if value is not None:
                 kwargs: dict[str, Any] = {"patience": value} if isinstance(value, int) else dict(value)
                 kwargs.setdefault("monitor", monitor)
@@ -572,8 +637,10 @@ class Trainer:
         dist = self.distribute_strategy_
         dinfo = DistributionInfo.from_strategy(dist)
         replicas = dinfo.num_replicas
-        ds = _for_workers(make_pipeline(test, batch_size=self.batch_size * replicas, num_replicas=replicas),
-                          dinfo.num_workers)
+        ds = _for_workers(
+            make_pipeline(test, batch_size=self.batch_size * replicas, num_replicas=replicas),
+            dinfo.num_workers,
+        )
         with multi_worker_patch(dist):
             logs = self.model_.evaluate(ds, return_dict=True, verbose=0)
         result = {k: float(v) for k, v in logs.items()}
@@ -594,8 +661,9 @@ class _Checkpoints(keras.callbacks.Callback):
         _save_weights_atomically(self.target, self.run.checkpoints_dir / "last.weights.h5")
         if self.monitor not in logs:
             return
-        earlier = [r[self.monitor] for r in self.history.rows
-                   if int(r["epoch"]) < epoch + 1 and self.monitor in r]
+        earlier = [
+            r[self.monitor] for r in self.history.rows if int(r["epoch"]) < epoch + 1 and self.monitor in r
+        ]
         if not earlier or float(logs[self.monitor]) < min(earlier):
             _save_weights_atomically(self.target, self.run.checkpoints_dir / "best.weights.h5")
 
@@ -672,37 +740,64 @@ def _default_name(model: keras.Model, strategy: Any, config: dict[str, Any]) -> 
     return f"{stem}-{kind}-{digest}"
 
 
-def _summary(name: str, config: dict[str, Any], rows: list[dict[str, Any]], decisions: dict[str, Any],
-             resumed: tuple[int, int, int] | None, seconds: float, monitor: str) -> str:
+def _summary(
+    name: str,
+    config: dict[str, Any],
+    rows: list[dict[str, Any]],
+    decisions: dict[str, Any],
+    resumed: tuple[int, int, int] | None,
+    seconds: float,
+    monitor: str,
+) -> str:
     lines = [f"# Run `{name}`", ""]
-    lines.append(f"- Model: `{config['model']}` (backbone `{config['backbone']}`, "
-                 f"{config['num_params']:,} parameters)")
+    lines.append(
+        f"- Model: `{config['model']}` (backbone `{config['backbone']}`, {config['num_params']:,} parameters)"
+    )
     lines.append(f"- Strategy: `{config['strategy']}`")
-    lines.append(f"- Distribution: {config['distribution']} with {config['replicas']} replica(s); "
-                 f"global batch {config['global_batch_size']}")
-    lines.append(f"- Precision: {config['precision']}; seed {config['seed']}; "
-                 f"deterministic: {config['deterministic']}")
-    lines.append(f"- Examples: {config['train']['examples']} train"
-                 + (f", {config['validation']['examples']} validation" if config["validation"] else ""))
+    lines.append(
+        f"- Distribution: {config['distribution']} with {config['replicas']} replica(s); "
+        f"global batch {config['global_batch_size']}"
+    )
+    lines.append(
+        f"- Precision: {config['precision']}; seed {config['seed']}; deterministic: {config['deterministic']}"
+    )
+    lines.append(
+        f"- Examples: {config['train']['examples']} train"
+        + (f", {config['validation']['examples']} validation" if config["validation"] else "")
+    )
     if resumed:
         lines.append(f"- Resumed from phase {resumed[0]}, epoch {resumed[1]}, step {resumed[2]}")
     lines.append(f"- Wall time of this process: {seconds:.1f} s")
-    lines += ["", "## Phases", "", "| phase | epochs | trainable groups | learning rate | feature cache |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Phases",
+        "",
+        "| phase | epochs | trainable groups | learning rate | feature cache |",
+        "|---|---|---|---|---|",
+    ]
     for p in config["phases"]:
         groups = ", ".join(p.get("trainable_groups", [])) or "head only"
         cache = decisions["feature_cache"].get(p.get("name"), "-")
-        lines.append(f"| {p.get('name')} | {p.get('epochs')} | {groups} | {p.get('learning_rate')} | {cache} |")
+        lines.append(
+            f"| {p.get('name')} | {p.get('epochs')} | {groups} | {p.get('learning_rate')} | {cache} |"
+        )
     if rows:
         last = rows[-1]
         scored = [r for r in rows if monitor in r]
         lines += ["", "## Result", ""]
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in last.items()
-                            if isinstance(v, float) and k not in ("seconds", "learning_rate"))
+        metrics = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in last.items()
+            if isinstance(v, float) and k not in ("seconds", "learning_rate")
+        )
         lines.append(f"- Last epoch ({last['epoch']}, phase {last['phase']}): {metrics}")
         if scored:
             best = min(scored, key=lambda r: r[monitor])
             lines.append(f"- Best {monitor}: {best[monitor]:.4f} at epoch {best['epoch']} ({best['phase']})")
-    lines += ["", "Files: config.json, environment.json, decisions.json, metrics.csv, metrics.json, "
-              "tensorboard/, checkpoints/, model.keras", ""]
+    lines += [
+        "",
+        "Files: config.json, environment.json, decisions.json, metrics.csv, metrics.json, "
+        "tensorboard/, checkpoints/, model.keras",
+        "",
+    ]
     return "\n".join(lines)

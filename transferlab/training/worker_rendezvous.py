@@ -112,8 +112,7 @@ def wait_for_workers(config: TFConfig, timeout: float, *, poll: float = 0.1) -> 
                     describe(
                         f"{len(missing)} of {len(peers)} peer worker(s) did not join within "
                         f"{timeout:g} s: {', '.join(missing)}",
-                        received=f"this task={config.task_type}:{config.task_index} "
-                        f"({config.own_address})",
+                        received=f"this task={config.task_type}:{config.task_index} ({config.own_address})",
                         fix="start every worker of the job (same TF_CONFIG cluster, its own task), "
                         "check the hosts and ports and any firewall, or raise `timeout`",
                     )
