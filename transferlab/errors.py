@@ -34,6 +34,8 @@ __all__ = [
     "InputShapeError",
     "MissingDependencyError",
     "ResumeError",
+    "RunConflictError",
+    "RunLockedError",
     "StrategyError",
     "TrainableStateError",
     "TransferlabError",
@@ -145,6 +147,14 @@ class WorkerTimeoutError(DistributionError, TimeoutError):
 
 class ResumeError(TransferlabError, RuntimeError):
     """A run folder or backup that cannot be resumed from."""
+
+
+class RunConflictError(ResumeError, ValueError):
+    """A run folder that holds another run (another identity) than the one being started."""
+
+
+class RunLockedError(ResumeError):
+    """A run folder another process is training in right now."""
 
 
 class UnsupportedVersionError(TransferlabError, RuntimeError):
