@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transferlab._atomic import atomic_path
 from transferlab.backbones.backbone_info import BackboneInfo
@@ -254,7 +254,7 @@ def _load_imagenet(model: keras.Model, info: BackboneInfo) -> None:
     _all_or_nothing(model, lambda: model.load_weights(cached), info, cached)
 
 
-def _all_or_nothing(model: keras.Model, load: Any, info: BackboneInfo, path: Path) -> None:
+def _all_or_nothing(model: keras.Model, load: Callable[[], object], info: BackboneInfo, path: Path) -> None:
     before = model.get_weights()
     try:
         load()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from types import MappingProxyType
-from typing import Any
+from typing import TypedDict
 
 import keras
 
@@ -12,26 +12,34 @@ from transferlab.errors import ConfigError, describe
 
 __all__ = ["AUGMENTATION_PRESETS", "make_augmentation"]
 
+
+class _Magnitudes(TypedDict, total=False):
+    translate: float
+    rotate: float
+    zoom: float
+    contrast: float
+    erase: float
+    erase_area: tuple[float, float]
+
+
 #: Magnitudes of each preset at ``strength=1``. ``translate`` and ``zoom`` are
 #: fractions of the image side, ``rotate`` is in degrees, ``contrast`` is the
 #: Keras ``RandomContrast`` factor, ``erase`` the probability that a patch of
 #: ``erase_area`` (fraction of the image, range) is set to black. No flips:
 #: a flipped digit is another symbol (or none).
-AUGMENTATION_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
+AUGMENTATION_PRESETS: MappingProxyType[str, _Magnitudes] = MappingProxyType(
     {
-        "none": MappingProxyType({}),
-        "light": MappingProxyType({"translate": 0.05, "rotate": 5.0, "zoom": 0.05}),
-        "standard": MappingProxyType({"translate": 0.1, "rotate": 10.0, "zoom": 0.1, "contrast": 0.2}),
-        "strong": MappingProxyType(
-            {
-                "translate": 0.15,
-                "rotate": 15.0,
-                "zoom": 0.15,
-                "contrast": 0.3,
-                "erase": 0.5,
-                "erase_area": (0.02, 0.12),
-            }
-        ),
+        "none": {},
+        "light": {"translate": 0.05, "rotate": 5.0, "zoom": 0.05},
+        "standard": {"translate": 0.1, "rotate": 10.0, "zoom": 0.1, "contrast": 0.2},
+        "strong": {
+            "translate": 0.15,
+            "rotate": 15.0,
+            "zoom": 0.15,
+            "contrast": 0.3,
+            "erase": 0.5,
+            "erase_area": (0.02, 0.12),
+        },
     }
 )
 

@@ -23,6 +23,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab._atomic import atomic_write_bytes
 from transferlab.errors import ChecksumError, DataError, DataFileError, describe
@@ -30,7 +31,7 @@ from transferlab.errors import ChecksumError, DataError, DataFileError, describe
 __all__ = ["read_idx", "write_idx"]
 
 # IDX dtype code -> numpy dtype (big-endian on disk).
-_CODES: dict[int, np.dtype] = {
+_CODES: dict[int, np.dtype[np.generic[object]]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -43,7 +44,7 @@ _ACCEPTED_CODES = ", ".join(f"0x{code:02X} ({name})" for code, name in _NAMES.it
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> npt.NDArray[np.generic[object]]:
     """Reads an IDX file (gzipped or not) into a numpy array.
 
     The file is read once; the checksum (if given) is computed on the bytes as
@@ -122,7 +123,7 @@ def _decompress(raw: bytes, path: Path) -> bytes:
         ) from None
 
 
-def _parse(data: bytes, path: Path, *, gzipped: bool) -> np.ndarray:
+def _parse(data: bytes, path: Path, *, gzipped: bool) -> npt.NDArray[np.generic[object]]:
     what = f"IDX file {path}" + (" (after gunzip)" if gzipped else "")
     if not data:
         raise DataFileError(
@@ -202,7 +203,7 @@ def _parse(data: bytes, path: Path, *, gzipped: bool) -> np.ndarray:
     return values.reshape(dims).astype(dtype.newbyteorder("="), copy=True)
 
 
-def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, gzip: bool | None = None) -> None:
+def write_idx(path: str | os.PathLike[str], array: npt.ArrayLike, *, gzip: bool | None = None) -> None:
     """Writes an array as an IDX file, atomically (temporary file, then rename).
 
     Args:

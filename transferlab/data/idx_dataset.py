@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.data.dataset_splits import DatasetSplits
 from transferlab.data.idx import read_idx
@@ -211,7 +212,12 @@ def _listing(names: list[str]) -> str:
     return ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path) -> None:
+def _check_pair(
+    images: npt.NDArray[np.generic[object]],
+    labels: npt.NDArray[np.generic[object]],
+    images_path: Path,
+    labels_path: Path,
+) -> None:
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))):
         raise DataFileError(
             describe(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
 from transferlab.data.dataset_splits import DatasetSplits
@@ -173,7 +174,7 @@ def _read_split(
     strict: bool,
 ) -> LabeledImages:
     first: Path | None = None
-    images: list[np.ndarray] = []
+    images: list[npt.NDArray[np.uint8]] = []
     labels: list[int] = []
     for name in folders:
         files = sorted(
@@ -214,7 +215,7 @@ def _read_split(
     return LabeledImages(stacked, np.asarray(labels, dtype=np.int64), tuple(class_names))
 
 
-def _decode(file: Path, channels: int) -> np.ndarray:
+def _decode(file: Path, channels: int) -> npt.NDArray[np.uint8]:
     try:
         tensor = tf.io.decode_image(
             file.read_bytes(), channels=channels, dtype=tf.uint8, expand_animations=False
@@ -231,6 +232,6 @@ def _decode(file: Path, channels: int) -> np.ndarray:
     return np.asarray(tensor)
 
 
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _resize(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
     resized = tf.image.resize(image, size, method="bilinear", antialias=True)
     return np.asarray(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8))

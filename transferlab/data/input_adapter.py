@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 from transferlab.errors import ConfigError, InputShapeError, describe
 
@@ -54,7 +57,7 @@ class InputAdapter(keras.layers.Layer):
         channels: int = 3,
         preprocessing: str = "unit",
         resize: str = "bilinear",
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -96,7 +99,7 @@ class InputAdapter(keras.layers.Layer):
         if len(shape) == 3:
             return shape[1], shape[2], 1
         if len(shape) == 4 and shape[3] in (1, 3):
-            return shape[1], shape[2], int(shape[3])  # type: ignore[arg-type]
+            return shape[1], shape[2], int(shape[3])
         raise InputShapeError(
             describe(
                 "InputAdapter takes images of shape (batch, height, width) or "
@@ -125,7 +128,7 @@ class InputAdapter(keras.layers.Layer):
             height, width = self.size
         return (input_shape[0], height, width, self.channels)
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         x = ops.cast(inputs, self.compute_dtype)
         if len(x.shape) == 3:
             x = ops.expand_dims(x, -1)
@@ -144,7 +147,7 @@ class InputAdapter(keras.layers.Layer):
             x = ops.sum(x * weights, axis=-1, keepdims=True)
         return self._preprocess(x)
 
-    def _preprocess(self, x: Any) -> Any:
+    def _preprocess(self, x: tf.Tensor) -> tf.Tensor:
         mode = self.preprocessing
         if mode == "unit":
             return x / 255.0
@@ -167,8 +170,8 @@ class InputAdapter(keras.layers.Layer):
             return (x / 255.0 - mean) / std
         return x
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+    def get_config(self) -> dict[str, object]:
+        config: dict[str, object] = super().get_config()
         config.update(
             size=self.size,
             channels=self.channels,

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.errors import DataError, describe
-
-if TYPE_CHECKING:  # pragma: no cover
-    import tensorflow as tf
 
 __all__ = ["LabeledImages"]
 
@@ -35,8 +32,8 @@ class LabeledImages:
         (4, 2, [2, 2])
     """
 
-    images: np.ndarray
-    labels: np.ndarray
+    images: npt.NDArray[np.generic[object]]
+    labels: npt.NDArray[np.generic[object]]
     class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -119,11 +116,11 @@ class LabeledImages:
         """The shape of one image, ``(height, width)`` or ``(height, width, channels)``."""
         return tuple(self.images.shape[1:])
 
-    def class_counts(self) -> np.ndarray:
+    def class_counts(self) -> npt.NDArray[np.intp]:
         """How many examples each class has, as an array of ``num_classes`` ints."""
         return np.bincount(self.labels, minlength=self.num_classes)
 
-    def take(self, indices: Sequence[int] | np.ndarray) -> LabeledImages:
+    def take(self, indices: Sequence[int] | npt.NDArray[np.generic[object]]) -> LabeledImages:
         """Returns the examples at ``indices``, in that order.
 
         Example:
@@ -134,14 +131,3 @@ class LabeledImages:
         """
         idx = np.asarray(indices, dtype=np.int64)
         return LabeledImages(self.images[idx], self.labels[idx], self.class_names)
-
-    def as_dataset(self, **pipeline_options: Any) -> tf.data.Dataset:
-        """Builds a ``tf.data`` pipeline over these examples.
-
-        Args:
-            **pipeline_options: Options of :func:`transferlab.data.make_pipeline`
-                (``batch_size``, ``shuffle``, ``seed``, ``augment``, ...).
-        """
-        from transferlab.data.pipeline import make_pipeline
-
-        return make_pipeline(self, **pipeline_options)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.data.dataset_splits import DatasetSplits
 from transferlab.data.fetch_file import fetch_file
@@ -256,7 +257,12 @@ def _parse_splits(paths: Mapping[str, Path], source: str) -> DatasetSplits:
     return DatasetSplits("mnist", splits["train"], splits["test"], source=source)
 
 
-def _check(images: np.ndarray, labels: np.ndarray, images_from: object, labels_from: object) -> LabeledImages:
+def _check(
+    images: npt.NDArray[np.generic[object]],
+    labels: npt.NDArray[np.generic[object]],
+    images_from: object,
+    labels_from: object,
+) -> LabeledImages:
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataFileError(
             describe(

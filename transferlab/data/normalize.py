@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.errors import ConfigError, DataError, describe
 
@@ -17,11 +18,11 @@ _MODES = ("unit", "standardize", "caffe", "tf", "torch")
 
 
 def normalize(
-    images: np.ndarray,
+    images: npt.ArrayLike,
     mode: str = "unit",
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """Scales raw pixel values (``[0, 255]``) the way a backbone expects.
 
     The modes ``"unit"``, ``"caffe"``, ``"tf"`` and ``"torch"`` use the same

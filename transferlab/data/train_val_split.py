@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.errors import ConfigError, describe
@@ -51,7 +52,7 @@ def _val_count(fraction_or_count: float | int, n: int) -> int:
     return int(value)
 
 
-def _stratified_quotas(counts: np.ndarray, total: int) -> np.ndarray:
+def _stratified_quotas(counts: npt.NDArray[np.intp], total: int) -> npt.NDArray[np.int64]:
     """Per-class validation sizes proportional to ``counts`` summing to ``total``.
 
     Largest-remainder rounding; ties go to the lower class index.

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transferlab._atomic import atomic_path
 from transferlab.errors import MissingDependencyError, describe
 
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
 __all__ = ["new_figure", "save_figure"]
 
 
-def new_figure(width: float = 6.0, height: float = 4.0) -> Any:
+def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
     """A ``matplotlib.figure.Figure`` with an Agg canvas (no pyplot, no global backend change).
 
     Raises:
@@ -33,7 +36,7 @@ def new_figure(width: float = 6.0, height: float = 4.0) -> Any:
     return figure
 
 
-def save_figure(figure: Any, path: str | os.PathLike[str]) -> Path:
+def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     """Saves ``figure`` as PNG, atomically (a temp file, then a rename)."""
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")

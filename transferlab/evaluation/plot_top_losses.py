@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.evaluation.classification_report import ClassificationReport
 from transferlab.evaluation.figure import new_figure, save_figure
@@ -15,7 +16,10 @@ __all__ = ["plot_top_losses"]
 
 
 def plot_top_losses(
-    report: ClassificationReport, images: np.ndarray, path: str | os.PathLike[str], n: int = 9
+    report: ClassificationReport,
+    images: npt.NDArray[np.generic[object]],
+    path: str | os.PathLike[str],
+    n: int = 9,
 ) -> Path:
     """Saves a grid of the ``n`` highest-loss images titled ``true / predicted / p``.
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from transferlab.evaluation.figure import new_figure, save_figure
 
 __all__ = ["plot_training_curves"]
 
 
-def plot_training_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+def plot_training_curves(rows: Sequence[Mapping[str, object]], path: str | os.PathLike[str]) -> Path:
     """Saves loss and accuracy per epoch, one shaded band per phase.
 
     Args:
@@ -22,14 +21,14 @@ def plot_training_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathL
         path: Where to write the PNG.
     """
     figure = new_figure(10, 4)
-    epochs = [int(r["epoch"]) for r in rows]
+    epochs = [int(_number(r["epoch"])) for r in rows]
     for slot, metric in enumerate(("loss", "accuracy")):
         axes = figure.add_subplot(1, 2, slot + 1)
         for key in (metric, f"val_{metric}"):
             values = [r.get(key) for r in rows]
             if any(v is not None for v in values):
                 axes.plot(
-                    epochs, [float("nan") if v is None else float(v) for v in values], marker="o", label=key
+                    epochs, [float("nan") if v is None else _number(v) for v in values], marker="o", label=key
                 )
         for segment, (phase, first, last) in enumerate(_phase_segments(rows)):
             axes.axvspan(
@@ -44,7 +43,14 @@ def plot_training_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathL
     return save_figure(figure, path)
 
 
-def _phase_segments(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int]]:
+def _number(value: object) -> float:
+    """A metric value of a row (a number, or a number written as text)."""
+    if isinstance(value, (int, float, str)):
+        return float(value)
+    raise TypeError(f"a metric value must be a number, not {value!r}")
+
+
+def _phase_segments(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, int, int]]:
     """``(phase, first row, last row)`` for each run of rows in the same phase."""
     segments: list[tuple[str, int, int]] = []
     for index, row in enumerate(rows):

@@ -8,12 +8,13 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transferlab.errors import ConfigError, InputShapeError, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+    import tensorflow as tf
 
 __all__ = ["export_saved_model"]
 
@@ -148,7 +149,9 @@ def _image_shape(model: keras.Model, input_shape: Sequence[int] | None) -> tuple
     return tuple(int(d) for d in shape)
 
 
-def _serving_function(model: keras.Model, shape: tuple[int, ...], logits: bool) -> Any:
+def _serving_function(
+    model: keras.Model, shape: tuple[int, ...], logits: bool
+) -> tf.types.experimental.PolymorphicFunction:
     import tensorflow as tf
 
     height, width = shape[0], shape[1]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.errors import ConfigError, DataError, describe
 from transferlab.serving.predictions import Predictions
@@ -18,7 +19,7 @@ __all__ = ["predict"]
 
 def predict(
     model: keras.Model,
-    images: Any,
+    images: npt.ArrayLike,
     *,
     batch_size: int = 256,
     class_names: Sequence[str] | None = None,
@@ -82,7 +83,9 @@ def predict(
     return Predictions.from_probabilities(probs, class_names)
 
 
-def _fit_to_model(images: np.ndarray, shape: tuple[int | None, ...], dtype: Any) -> np.ndarray:
+def _fit_to_model(
+    images: npt.NDArray[np.generic[object]], shape: tuple[int | None, ...], dtype: npt.DTypeLike
+) -> npt.NDArray[np.generic[object]]:
     """Checks the images and fits their layout and dtype to the model's input."""
     wanted = "x".join("?" if d is None else str(d) for d in shape)
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):

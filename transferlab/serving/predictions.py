@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.errors import ConfigError, describe
 
@@ -31,13 +32,13 @@ class Predictions:
         [[1, 2], [0, 1]]
     """
 
-    classes: np.ndarray
-    probabilities: np.ndarray
+    classes: npt.NDArray[np.int64]
+    probabilities: npt.NDArray[np.float32]
     class_names: tuple[str, ...]
 
     @classmethod
     def from_probabilities(
-        cls, probabilities: np.ndarray, class_names: Sequence[str] | None = None
+        cls, probabilities: npt.ArrayLike, class_names: Sequence[str] | None = None
     ) -> Predictions:
         """Builds the record from ``(N, num_classes)`` probabilities (argmax for classes).
 
@@ -73,11 +74,11 @@ class Predictions:
         return [self.class_names[i] for i in self.classes]
 
     @property
-    def confidence(self) -> np.ndarray:
+    def confidence(self) -> npt.NDArray[np.float32]:
         """The probability of each predicted class, ``(N,)``."""
         return self.probabilities[np.arange(len(self.classes)), self.classes]
 
-    def top_k(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(self, k: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
         """The ``k`` most probable classes of each image, most probable first.
 
         Returns:

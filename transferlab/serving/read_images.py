@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.errors import ConfigError, DataFileError, describe
 
@@ -26,7 +27,7 @@ def read_images(
     *,
     size: Sequence[int] | None = None,
     channels: int | None = None,
-) -> np.ndarray:
+) -> npt.NDArray[np.uint8]:
     """Reads image files into one ``uint8`` array of raw pixels.
 
     A PNG/JPEG file (decoded with ``tf.io``) holds one image; an IDX file (e.g.
@@ -71,7 +72,7 @@ def read_images(
     target_size = _check_size(size)
     if channels is not None and channels not in (1, 3):
         raise ConfigError(describe("`channels` must be 1, 3 or None", received=f"channels={channels!r}"))
-    stacks: list[np.ndarray] = []
+    stacks: list[npt.NDArray[np.uint8]] = []
     first: tuple[Path, tuple[int, ...]] | None = None
     for item in files:
         path = Path(item)
@@ -118,7 +119,7 @@ def _check_size(size: Sequence[int] | None) -> tuple[int, int] | None:
     return height, width
 
 
-def _channels_of(images: np.ndarray) -> int:
+def _channels_of(images: npt.NDArray[np.generic[object]]) -> int:
     return _channels_of_shape(images.shape[1:])
 
 
@@ -126,7 +127,7 @@ def _channels_of_shape(shape: tuple[int, ...]) -> int:
     return int(shape[2]) if len(shape) == 3 else 1
 
 
-def _read_one(path: Path, channels: int | None) -> np.ndarray:
+def _read_one(path: Path, channels: int | None) -> npt.NDArray[np.generic[object]]:
     """The file's images, ``(N, H, W)`` or ``(N, H, W, C)``, any numeric dtype."""
     if not path.exists():
         raise DataFileError(describe(f"Image file {path} does not exist", fix="check the path"))
@@ -157,7 +158,7 @@ def _read_one(path: Path, channels: int | None) -> np.ndarray:
     return _check_array(array, path)
 
 
-def _decode(path: Path, channels: int | None) -> np.ndarray:
+def _decode(path: Path, channels: int | None) -> npt.NDArray[np.uint8]:
     import tensorflow as tf
 
     try:
@@ -175,10 +176,10 @@ def _decode(path: Path, channels: int | None) -> np.ndarray:
         ) from None
     if image.shape[-1] in (2, 4):  # gray + alpha, RGBA: drop alpha
         image = image[..., :-1]
-    return image
+    return np.asarray(image, dtype=np.uint8)
 
 
-def _load_numpy(path: Path) -> np.ndarray:
+def _load_numpy(path: Path) -> npt.NDArray[np.generic[object]]:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
@@ -207,7 +208,7 @@ def _load_numpy(path: Path) -> np.ndarray:
         return np.asarray(loaded[key])
 
 
-def _check_array(array: np.ndarray, path: Path) -> np.ndarray:
+def _check_array(array: npt.NDArray[np.generic[object]], path: Path) -> npt.NDArray[np.generic[object]]:
     if array.ndim == 2:
         array = array[None]
     if array.ndim not in (3, 4) or (array.ndim == 4 and array.shape[-1] not in (1, 3, 4)):
@@ -242,8 +243,8 @@ def _check_array(array: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _convert(
-    images: np.ndarray, path: Path, size: tuple[int, int] | None, channels: int | None
-) -> np.ndarray:
+    images: npt.NDArray[np.generic[object]], path: Path, size: tuple[int, int] | None, channels: int | None
+) -> npt.NDArray[np.uint8]:
     """Converts channels, resizes and casts to uint8."""
     if channels is not None:
         if images.ndim == 3:
@@ -261,5 +262,5 @@ def _convert(
         resized = tf.image.resize(batch.astype(np.float32), size, antialias=True).numpy()
         images = resized[..., 0] if flat else resized
     if images.dtype != np.uint8:
-        images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-    return images
+        return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+    return images.astype(np.uint8, copy=False)
