@@ -76,7 +76,7 @@ def read_images(
     first: tuple[Path, tuple[int, ...]] | None = None
     for item in files:
         path = Path(item)
-        images = _convert(_read_one(path, channels), path, target_size, channels)
+        images = _convert(_read_one(path), path, target_size, channels)
         if first is None:
             first = (path, images.shape[1:])
         elif images.shape[1:3] != first[1][:2]:
@@ -127,7 +127,7 @@ def _channels_of_shape(shape: tuple[int, ...]) -> int:
     return int(shape[2]) if len(shape) == 3 else 1
 
 
-def _read_one(path: Path, channels: int | None) -> npt.NDArray[np.generic[object]]:
+def _read_one(path: Path) -> npt.NDArray[np.generic[object]]:
     """The file's images, ``(N, H, W)`` or ``(N, H, W, C)``, any numeric dtype."""
     if not path.exists():
         raise DataFileError(describe(f"Image file {path} does not exist", fix="check the path"))
@@ -139,7 +139,7 @@ def _read_one(path: Path, channels: int | None) -> npt.NDArray[np.generic[object
         )
     suffix = path.suffix.lower()
     if suffix in _IMAGE_SUFFIXES:
-        return _decode(path, channels)[None]
+        return _decode(path)[None]
     if suffix in _NUMPY_SUFFIXES:
         array = _load_numpy(path)
     elif _IDX_NAME.search(path.name):
@@ -158,7 +158,7 @@ def _read_one(path: Path, channels: int | None) -> npt.NDArray[np.generic[object
     return _check_array(array, path)
 
 
-def _decode(path: Path, channels: int | None) -> npt.NDArray[np.uint8]:
+def _decode(path: Path) -> npt.NDArray[np.uint8]:
     import tensorflow as tf
 
     try:
