@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_factors_apply_on_top_of_a_schedule(make_model: Callable, data: tuple) -
     model = make_model()
     compile_phase(
         model,
-        PHASE,
+        dataclasses.replace(PHASE, learning_rate=None),  # the schedule's rate is the head's
         loss="sparse_categorical_crossentropy",
         optimizer=keras.optimizers.SGD(learning_rate=schedule),
     )
@@ -126,5 +127,7 @@ def test_optimizer_for_other_variables_is_refused(make_model: Callable, data: tu
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(StrategyError, match=r"takes a Keras optimizer instance.*Received: str"):
         layerwise_optimizer("adam", [])  # type: ignore[arg-type]
-    with pytest.raises(StrategyError, match=r"factors must be > 0. Received: \[\('a', 0.0\)\]"):
+    with pytest.raises(
+        StrategyError, match=r"factors must be finite numbers > 0. Received: \[\('a', 0.0\)\]"
+    ):
         layerwise_optimizer(keras.optimizers.SGD(), [("a", 0.0)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from transferlab.backbones.backbone_info import BackboneInfo
 from transferlab.errors import BackboneError, ConfigError, UnknownBackboneError, describe
@@ -32,25 +32,28 @@ class BackboneBuilder(Protocol):
     load weights: :func:`create_backbone` does that for every backbone alike.
     """
 
-    def __call__(self, *, input_shape: tuple[int, int, int], name: str, **kwargs: Any) -> keras.Model: ...
+    def __call__(self, *, input_shape: tuple[int, int, int], name: str, **kwargs: object) -> keras.Model: ...
 
 
-_B = TypeVar("_B", bound=Callable[..., Any])
+_B = TypeVar("_B")
 
 _REGISTRY: dict[str, tuple[BackboneInfo, BackboneBuilder]] = {}
 
 
-def register_backbone(info: BackboneInfo) -> Callable[[_B], _B]:
+def register_backbone(info: BackboneInfo, *, overwrite: bool = False) -> Callable[[_B], _B]:
     """Registers a backbone builder under ``info.name``.
 
     Args:
         info: The backbone's metadata record.
+        overwrite: Replace a backbone already registered under that name
+            (a built-in one too) instead of refusing.
 
     Returns:
         A decorator that registers the builder and returns it unchanged.
 
     Raises:
-        BackboneError: If the name is already registered.
+        BackboneError: If the name is already registered and ``overwrite`` is
+            false (checked when the decorator is applied).
 
     Example:
         >>> import keras
@@ -68,25 +71,53 @@ def register_backbone(info: BackboneInfo) -> Callable[[_B], _B]:
         (None, 13, 13, 4)
         >>> unregister_backbone("doc_tiny")
     """
+    if not isinstance(overwrite, bool):
+        raise ConfigError(describe("`overwrite` must be True or False", received=f"overwrite={overwrite!r}"))
 
     def decorator(builder: _B) -> _B:
-        if info.name in _REGISTRY:
+        _ensure_builtins()  # so a built-in name is known (and replaced only with overwrite=True)
+        if info.name in _REGISTRY and not overwrite:
             raise BackboneError(
                 describe(
                     f"A backbone named {info.name!r} is already registered",
-                    fix="choose another name, or call unregister_backbone() first",
+                    received=f"register_backbone(BackboneInfo(name={info.name!r}, ...))",
+                    fix="choose another name, pass overwrite=True to replace it, or call "
+                    "unregister_backbone() first",
                 )
             )
-        _REGISTRY[info.name] = (info, builder)
+        if not callable(builder):
+            raise BackboneError(
+                describe(
+                    "register_backbone(info) decorates a builder function",
+                    received=f"{type(builder).__name__}",
+                    fix="put @register_backbone(info) above `def my_net(*, input_shape, name): ...`",
+                )
+            )
+        _REGISTRY[info.name] = (info, cast("BackboneBuilder", builder))
         return builder
 
     return decorator
 
 
 def unregister_backbone(name: str) -> None:
-    """Removes a backbone from the registry (mostly for tests and notebooks)."""
+    """Removes a backbone from the registry (mostly for tests and notebooks).
+
+    Args:
+        name: A registered name (case does not matter).
+
+    Raises:
+        UnknownBackboneError: If ``name`` is not registered; the message lists
+            the registered names and the closest match.
+
+    Example:
+        >>> try:
+        ...     unregister_backbone("no_such_net")
+        ... except UnknownBackboneError as error:
+        ...     print(str(error).split(". Accepted")[0])
+        Unknown backbone. Received: name='no_such_net'
+    """
     _lookup(name)
-    del _REGISTRY[name]
+    del _REGISTRY[name.lower()]
 
 
 def list_backbones(pattern: str = "*") -> list[str]:
@@ -119,7 +150,7 @@ def create_backbone(
     *,
     weights: str | None = None,
     input_shape: Sequence[int] | None = None,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> keras.Model:
     """Creates a headless backbone by registry name.
 
@@ -148,7 +179,7 @@ def create_backbone(
     from transferlab.backbones.backbone_weights import check_weights_fit, load_backbone_weights
 
     check_weights_fit(info, shape, weights)
-    model = builder(input_shape=shape, name=info.name, **kwargs)  # type: ignore[call-arg, arg-type]
+    model = builder(input_shape=cast("tuple[int, int, int]", shape), name=info.name, **kwargs)  # validated
     if weights is not None:
         load_backbone_weights(model, info, weights)
     return model

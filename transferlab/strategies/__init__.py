@@ -5,6 +5,9 @@ set is a new :class:`Phase`: :func:`apply_phase`, compile with a fresh
 :func:`build_optimizer` (both in :func:`compile_phase`), then
 ``fit(initial_epoch=...)``. :func:`check_trainable_state` refuses to train when
 flags changed since compile.
+
+The optimizer you pass is the optimizer that trains: its own learning rate (or
+schedule) is the base rate, and a phase scales it (:func:`phase_learning_rates`).
 """
 
 from transferlab.strategies.apply_batchnorm_policy import apply_batchnorm_policy
@@ -21,12 +24,15 @@ from transferlab.strategies.gradual_unfreeze import GradualUnfreeze
 from transferlab.strategies.group_learning_rates import group_learning_rates
 from transferlab.strategies.layerwise_optimizer import layerwise_optimizer
 from transferlab.strategies.phase import BatchNormPolicy, Phase
-from transferlab.strategies.phase_state import PhaseState
+from transferlab.strategies.phase_learning_rates import SCHEDULES, PhaseRates, phase_learning_rates
+from transferlab.strategies.scaled_schedule import ScaledSchedule
+from transferlab.strategies.scratch import Scratch
 from transferlab.strategies.set_trainable_groups import set_trainable_groups
 from transferlab.strategies.strategy import Strategy
 from transferlab.strategies.unfreeze import unfreeze
 
 __all__ = [
+    "SCHEDULES",
     "BatchNormPolicy",
     "Chain",
     "FeatureExtraction",
@@ -34,7 +40,9 @@ __all__ = [
     "FrozenStatsBatchNormalization",
     "GradualUnfreeze",
     "Phase",
-    "PhaseState",
+    "PhaseRates",
+    "ScaledSchedule",
+    "Scratch",
     "Strategy",
     "apply_batchnorm_policy",
     "apply_phase",
@@ -44,6 +52,7 @@ __all__ = [
     "freeze",
     "group_learning_rates",
     "layerwise_optimizer",
+    "phase_learning_rates",
     "set_trainable_groups",
     "unfreeze",
 ]

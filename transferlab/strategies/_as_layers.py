@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import keras
 
@@ -12,7 +11,7 @@ from transferlab.errors import StrategyError, describe
 __all__: list[str] = []
 
 
-def as_layers(target: Any) -> list[keras.layers.Layer]:
+def as_layers(target: object) -> list[keras.layers.Layer]:
     """Normalises the argument of :func:`freeze` / :func:`unfreeze`.
 
     Raises:

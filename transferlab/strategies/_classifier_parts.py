@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transferlab.errors import StrategyError, describe
 
@@ -19,7 +19,7 @@ _NEEDED = ("backbone", "backbone_info", "head_layers")
 
 
 def classifier_parts(
-    model: Any,
+    model: keras.Model,
 ) -> tuple[keras.Model, BackboneInfo, dict[str, list[keras.layers.Layer]], list[keras.layers.Layer]]:
     """Returns ``(backbone, info, layers by group, head layers)`` of a Classifier.
 

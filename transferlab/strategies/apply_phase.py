@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transferlab.strategies.phase import Phase
 from transferlab.strategies.set_trainable_groups import set_trainable_groups
 
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
 __all__ = ["apply_phase"]
 
 
-def apply_phase(model: Any, phase: Phase) -> tuple[str, ...]:
+def apply_phase(model: keras.Model, phase: Phase) -> tuple[str, ...]:
     """Sets the trainable flags of ``phase`` on ``model`` (groups, BN policy; head trains).
 
     Compile afterwards with a fresh optimizer (:func:`build_optimizer`, or

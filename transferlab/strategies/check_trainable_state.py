@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transferlab.errors import TrainableStateError, describe
 from transferlab.strategies import _compiled_state
 from transferlab.strategies._classifier_parts import walk_layers
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
 
 __all__ = ["check_trainable_state"]
 
@@ -18,7 +21,7 @@ _FIX = (
 )
 
 
-def check_trainable_state(model: Any) -> None:
+def check_trainable_state(model: keras.Model) -> None:
     """Raises if what trains now differs from what the model was compiled for.
 
     Keras fixes the set of trained variables at ``compile()`` (once the train
@@ -105,7 +108,7 @@ def _raise_variables(before: int, now: int) -> None:
     )
 
 
-def _group_names(model: Any) -> tuple[dict[int, str], dict[int, int]]:
+def _group_names(model: keras.Model) -> tuple[dict[int, str], dict[int, int]]:
     """``{id(layer): group}`` and ``{id(layer): position bottom to top}``."""
     names: dict[int, str] = {}
     backbone = getattr(model, "backbone", None)
@@ -126,7 +129,9 @@ def _group_names(model: Any) -> tuple[dict[int, str], dict[int, int]]:
     return names, {key: i for i, key in enumerate(names)}
 
 
-def _summary(layers: list[Any], groups: dict[int, str], order: dict[int, int], limit: int = 6) -> str:
+def _summary(
+    layers: list[keras.layers.Layer], groups: dict[int, str], order: dict[int, int], limit: int = 6
+) -> str:
     """``groups a, b; layers x, y, ... and N more``, bottom to top."""
     layers = sorted(layers, key=lambda layer: order.get(id(layer), len(order)))
     text = ""

@@ -18,19 +18,22 @@ class FeatureExtraction(Strategy):
 
     Args:
         epochs: Epochs to train the head.
-        learning_rate: The head's learning rate.
+        learning_rate: An explicit rate for the head; ``None`` (default): the
+            optimizer's own rate (or schedule).
         name: The phase's name.
 
     Raises:
-        StrategyError: For ``epochs < 1`` or ``learning_rate <= 0``.
+        StrategyError: For ``epochs < 1`` or a ``learning_rate`` that is not a
+            finite number > 0.
 
     Example:
-        >>> FeatureExtraction(epochs=3, learning_rate=1e-3).phases(None)[0].trainable_groups
-        ()
+        >>> (phase,) = FeatureExtraction(epochs=3).phases(None)
+        >>> phase.trainable_groups, phase.learning_rate, phase.lr_scale
+        ((), None, 1.0)
     """
 
     def __init__(
-        self, epochs: int = 1, *, learning_rate: float = 1e-3, name: str = "feature_extraction"
+        self, epochs: int = 1, *, learning_rate: float | None = None, name: str = "feature_extraction"
     ) -> None:
         self.epochs = epochs
         self.learning_rate = learning_rate

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
+import tensorflow as tf
 
 __all__ = ["FrozenStatsBatchNormalization"]
 
@@ -34,7 +33,7 @@ class FrozenStatsBatchNormalization(keras.layers.BatchNormalization):
         (True, [0.0, 0.0])
     """
 
-    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+    def call(self, inputs: tf.Tensor, training: object = None, mask: tf.Tensor | None = None) -> tf.Tensor:
         """Normalises with the moving statistics (``training`` is ignored)."""
         del training
         return super().call(inputs, training=False, mask=mask)

@@ -11,10 +11,11 @@ rate for every variable.)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
 
 import keras
+import tensorflow as tf
 
 from transferlab.errors import StrategyError, describe
 
@@ -24,16 +25,18 @@ __all__ = ["layerwise_optimizer"]
 class _LayerwiseMixin:
     """Multiplies the learning rate of each variable by its factor in ``update_step``."""
 
-    def __init__(self, *args: Any, rate_factors: Sequence[Sequence[Any]] = (), **kwargs: Any):
+    def __init__(self, *args: object, rate_factors: Sequence[Sequence[str | float]] = (), **kwargs: object):
         super().__init__(*args, **kwargs)
         self._rate_factors = tuple((str(path), float(factor)) for path, factor in rate_factors)
         self._factor_by_index: tuple[float, ...] = ()
 
-    def build(self, variables: Sequence[Any]) -> None:
+    def build(self, variables: Sequence[keras.Variable]) -> None:
         super().build(variables)  # type: ignore[misc]
         self._factor_by_index = _match_factors(self._rate_factors, list(variables))
 
-    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
+    def update_step(
+        self, gradient: tf.Tensor, variable: keras.Variable, learning_rate: tf.Tensor
+    ) -> tf.Tensor:
         factor = self._factor_by_index[self._get_variable_index(variable)]  # type: ignore[attr-defined]
         if factor != 1.0:
             learning_rate = keras.ops.multiply(
@@ -46,13 +49,15 @@ class _LayerwiseMixin:
         """``{variable path: factor}`` as given (paths may repeat; order kept in config)."""
         return dict(self._rate_factors)
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()  # type: ignore[misc]
+    def get_config(self) -> dict[str, object]:
+        config: dict[str, object] = super().get_config()  # type: ignore[misc]
         config["rate_factors"] = [[path, factor] for path, factor in self._rate_factors]
         return config
 
 
-def _match_factors(rate_factors: tuple[tuple[str, float], ...], variables: list[Any]) -> tuple[float, ...]:
+def _match_factors(
+    rate_factors: tuple[tuple[str, float], ...], variables: list[keras.Variable]
+) -> tuple[float, ...]:
     paths = [str(v.path) for v in variables]
     if [p for p, _ in rate_factors] == paths:
         return tuple(f for _, f in rate_factors)
@@ -86,6 +91,13 @@ def _layerwise_class(base: type) -> type:
         cls = type(f"Layerwise{base.__name__}", (_LayerwiseMixin, base), {"__module__": __name__})
         _CLASSES[base] = keras.saving.register_keras_serializable(package="transferlab")(cls)
     return _CLASSES[base]
+
+
+def plain_class(cls: type) -> type:
+    """The optimizer class under a layer-wise one (``LayerwiseAdam`` -> ``Adam``); else ``cls``."""
+    if not issubclass(cls, _LayerwiseMixin):
+        return cls
+    return next(c for c in cls.__mro__ if not issubclass(c, _LayerwiseMixin))
 
 
 # Registered at import (like a decorator), so saved models load after `import transferlab`.
@@ -132,7 +144,7 @@ def layerwise_optimizer(
         A new, unbuilt optimizer.
 
     Raises:
-        StrategyError: For a factor <= 0 or an object that is not an optimizer.
+        StrategyError: For a factor that is not a finite number > 0, or an object that is not an optimizer.
 
     Example:
         >>> import keras
@@ -149,11 +161,16 @@ def layerwise_optimizer(
             )
         )
     pairs = [(str(path), float(factor)) for path, factor in rate_factors]
-    bad = [(p, f) for p, f in pairs if not f > 0]
+    bad = [(p, f) for p, f in pairs if not (math.isfinite(f) and f > 0)]
     if bad:
-        raise StrategyError(describe("Learning-rate factors must be > 0", received=f"{bad[:3]}"))
+        raise StrategyError(
+            describe("Learning-rate factors must be finite numbers > 0", received=f"{bad[:3]}")
+        )
     config = optimizer.get_config()
     config.pop("rate_factors", None)
     config["rate_factors"] = pairs
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        config["learning_rate"] = schedule  # the object, not a copy through (de)serialization
     cls = _layerwise_class(type(optimizer))
-    return cls.from_config(config)  # type: ignore[no-any-return,attr-defined]
+    return cls.from_config(config)  # type: ignore[attr-defined]

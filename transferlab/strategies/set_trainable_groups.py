@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transferlab.strategies._classifier_parts import classifier_parts, resolve_groups
 from transferlab.strategies.apply_batchnorm_policy import apply_batchnorm_policy
 from transferlab.strategies.phase import BatchNormPolicy
 
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
 __all__ = ["set_trainable_groups"]
 
 
 def set_trainable_groups(
-    model: Any,
+    model: keras.Model,
     groups: str | Iterable[str],
     *,
     batchnorm: BatchNormPolicy | str = BatchNormPolicy.FROZEN,
