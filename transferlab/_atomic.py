@@ -2,28 +2,50 @@
 
 Everything transferlab writes (configs, metrics, checkpoints, models, plots, caches)
 goes through here: a temporary file in the same folder, then ``os.replace``, and the
-temporary file removed if anything fails.
+temporary file removed if anything fails. A process killed in the middle of a write
+cannot remove its temporary file; such leftovers carry a marker in their name
+(``.<name>.partial-XXXXXXXX<suffix>``) so :func:`clean_partial_writes` can find them,
+and nothing else, later.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "clean_partial_writes",
+    "is_partial_write",
+]
+
+_MARKER = ".partial-"
+# mkstemp's random part: 8 characters of this alphabet (CPython's tempfile._RandomNameSequence).
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-[a-z0-9_]{8}(?P<suffix>.*)")
+
+
+def _suffix(name: str) -> str:
+    """The suffixes a temporary file of ``name`` keeps: ``.weights.h5`` of ``a.weights.h5``."""
+    return name[name.index(".", 1) :] if "." in name[1:] else ".tmp"
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yields a temporary path to write to; on success it replaces ``path``.
 
-    The temporary file is in the same folder (so the rename is atomic) and keeps
-    ``path``'s suffixes (Keras wants ``.keras`` / ``.weights.h5`` names).
+    The temporary file is in the same folder (so the rename is atomic), keeps
+    ``path``'s suffixes (Keras wants ``.keras`` / ``.weights.h5`` names) and is
+    named ``.<name>.partial-XXXXXXXX<suffix>``: a leftover of a killed process
+    is recognised by :func:`clean_partial_writes`.
 
     Example:
         >>> import tempfile, pathlib
@@ -32,6 +54,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         ...     _ = tmp.write_bytes(b"data")
         ...     tmp.name.endswith(".weights.h5") and tmp.parent == target.parent
         True
+        >>> tmp.name.startswith(".a.weights.h5.partial-"), is_partial_write(tmp)
+        (True, True)
         >>> target.read_bytes(), [p.name for p in target.parent.iterdir()]
         (b'data', ['a.weights.h5'])
         >>> oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
@@ -40,8 +64,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     name = target.name
-    suffix = name[name.index(".", 1) :] if "." in name[1:] else ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}{_MARKER}", suffix=_suffix(name), dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -51,6 +74,71 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def is_partial_write(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is named like a temporary file of :func:`atomic_path`.
+
+    Only the name is looked at: ``.<name>.partial-`` + 8 random characters +
+    the suffixes of ``<name>``.
+
+    Example:
+        >>> is_partial_write("runs/r/.model.keras.partial-k2j4x_9a.keras")
+        True
+        >>> is_partial_write("runs/r/.model.keras.partial-k2j4x_9a.h5")  # not model.keras' suffix
+        False
+        >>> is_partial_write(".bashrc"), is_partial_write("model.keras")
+        (False, False)
+    """
+    match = _PARTIAL.fullmatch(Path(path).name)
+    return match is not None and match["suffix"] == _suffix(match["name"])
+
+
+def clean_partial_writes(
+    folder: str | os.PathLike[str], *, exclude: Sequence[str | os.PathLike[str]] = ()
+) -> list[Path]:
+    """Deletes leftovers of interrupted atomic writes below ``folder``; returns what it removed.
+
+    A process killed inside :func:`atomic_path` (SIGKILL, power loss) leaves its
+    temporary file behind. This removes the files recognised by
+    :func:`is_partial_write` and nothing else: a user's file that merely starts
+    with a dot is kept. Symbolic links to folders are not followed. Call it only
+    while no other process writes below ``folder`` (outside ``exclude``): a
+    write in progress has a temporary file too.
+
+    Args:
+        folder: The folder to search (recursively). A missing folder removes nothing.
+        exclude: Folders below ``folder`` left alone (e.g. other workers' backups).
+
+    Returns:
+        The removed files, sorted.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".config.json.partial-abcd1234.json").write_text("{")
+        >>> _ = (folder / ".hidden").write_text("mine")
+        >>> [p.name for p in clean_partial_writes(folder)]
+        ['.config.json.partial-abcd1234.json']
+        >>> sorted(p.name for p in folder.iterdir())
+        ['.hidden']
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    skipped = {os.path.realpath(p) for p in exclude}
+    removed: list[Path] = []
+    for parent, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(parent, d)) not in skipped]
+        for name in files:
+            path = Path(parent) / name
+            if is_partial_write(path):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    return sorted(removed)
 
 
 def _umask() -> int:
@@ -88,6 +176,35 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Writes ``obj`` as indented JSON atomically; values JSON cannot hold become strings."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike[str], obj: object) -> Path:
+    """Writes ``obj`` as indented, strict JSON atomically.
+
+    Strict: NaN and infinities (which ``json.dumps`` would write as bare
+    ``NaN`` / ``Infinity``, refused by strict parsers) become ``null``; NumPy
+    scalars become numbers; other values JSON cannot hold become strings.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+        >>> print(atomic_write_json(p, {"loss": float("nan"), "epoch": 1}).read_text(), end="")
+        {
+          "epoch": 1,
+          "loss": null
+        }
+    """
+    text = json.dumps(_strict(obj), indent=2, sort_keys=True, default=str, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def _strict(obj: object) -> object:
+    """``obj`` with non-finite floats as ``None`` and NumPy scalars as Python numbers."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _strict(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(value) for value in obj]
+    item = getattr(obj, "item", None)
+    if callable(item) and type(obj).__module__ == "numpy" and getattr(obj, "ndim", None) == 0:
+        return _strict(item())
+    return obj

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import SupportsFloat
 
 import keras
 
-from transferlab.training.run_folder import RunFolder
+from transferlab.training.run_folder import MetricRow, RunFolder
 
 __all__ = ["MetricsLogger"]
 
@@ -17,7 +17,10 @@ class MetricsLogger(keras.callbacks.Callback):
 
     Unlike ``keras.callbacks.CSVLogger`` it adds the phase name and the
     learning rate, survives a resume (rows of epochs that are trained again
-    are replaced, not duplicated) and writes each file atomically.
+    are replaced, not duplicated) and writes each file atomically. The CSV's
+    columns are in a canonical order (:meth:`RunFolder.metric_columns`), not
+    in the order Keras gives the logs, so a resumed run writes the same
+    ``metrics.csv`` as an uninterrupted one.
 
     Args:
         run: The run folder (only the chief writes).
@@ -36,17 +39,19 @@ class MetricsLogger(keras.callbacks.Callback):
         super().__init__()
         self.run = run
         self.phase = phase
-        self.rows: list[dict[str, Any]] = [
+        self.rows: list[MetricRow] = [
             row for row in run.read_metrics() if int(row.get("epoch", 0)) <= start_epoch
         ]
         self._started = time.perf_counter()
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, object] | None = None) -> None:
         self._started = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        row: dict[str, Any] = {"epoch": epoch + 1, "phase": self.phase}
+    def on_epoch_end(self, epoch: int, logs: dict[str, object] | None = None) -> None:
+        row: MetricRow = {"epoch": epoch + 1, "phase": self.phase}
         for key, value in (logs or {}).items():
+            if not isinstance(value, SupportsFloat):  # numbers, NumPy scalars, tensors
+                continue
             try:
                 row[key] = float(value)
             except (TypeError, ValueError):
@@ -59,5 +64,6 @@ class MetricsLogger(keras.callbacks.Callback):
             except Exception:  # a schedule: leave it out
                 pass
         row["seconds"] = round(time.perf_counter() - self._started, 3)
+        row = {key: row[key] for key in RunFolder.metric_columns([row])}
         self.rows = [r for r in self.rows if int(r["epoch"]) < epoch + 1] + [row]
         self.run.write_metrics(self.rows)
