@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as tf_trainer
 
+from transferlab import _keras_compat
 from transferlab.errors import UnsupportedVersionError
 from transferlab.training.launcher import launch_local
 from transferlab.training.multi_worker_patch import CHECKED_KERAS_VERSIONS, multi_worker_patch
@@ -36,29 +37,41 @@ def _worker_module() -> ModuleType:
 
 def test_version_gate_pins_the_checked_version() -> None:
     assert CHECKED_KERAS_VERSIONS == ("3.15.1",)
+    assert patch_module.CHECKED_KERAS_VERSIONS is _keras_compat.CHECKED_KERAS_VERSIONS
     assert keras.__version__ in CHECKED_KERAS_VERSIONS  # this environment is a checked one
 
 
 def test_unchecked_version_is_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keras, "__version__", "3.99.0")
     monkeypatch.delenv("TRANSFERLAB_ALLOW_UNCHECKED_KERAS", raising=False)
-    with pytest.raises(
-        UnsupportedVersionError,
-        match=r"not checked against this Keras version. Received: keras==3.99.0. Accepted: keras 3.15.1. Fix: .*TRANSFERLAB_ALLOW_UNCHECKED_KERAS=1",
+    monkeypatch.setattr(patch_module, "_is_multi_worker", lambda strategy: True)
+    with (
+        pytest.raises(
+            UnsupportedVersionError,
+            match=r"^the multi-worker fit workaround \(keras-team/keras#20585\) was not checked against this Keras version. Received: keras==3.99.0. Accepted: keras 3.15.1. Fix: .*TRANSFERLAB_ALLOW_UNCHECKED_KERAS=1",
+        ),
+        multi_worker_patch(),
     ):
-        patch_module._check_version(allow_unchecked=False)
-    patch_module._check_version(allow_unchecked=True)
+        pass
+    assert tf_trainer.reduce_per_replica is not _keras_compat._patched_reduce_per_replica
+    with multi_worker_patch(allow_unchecked=True) as active:
+        assert active is True
     monkeypatch.setenv("TRANSFERLAB_ALLOW_UNCHECKED_KERAS", "1")
-    patch_module._check_version(allow_unchecked=False)
+    with multi_worker_patch() as active:
+        assert active is True
 
 
 def test_missing_internals_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(tf_trainer, "reduce_per_replica")
-    with pytest.raises(
-        UnsupportedVersionError,
-        match="the Keras internals the multi-worker fit workaround replaces are not there",
+    monkeypatch.setattr(patch_module, "_is_multi_worker", lambda strategy: True)
+    with (
+        pytest.raises(
+            UnsupportedVersionError,
+            match="^the Keras internals the multi-worker fit workaround replaces are not there. Received: keras==3.15.1",
+        ),
+        multi_worker_patch(),
     ):
-        patch_module._targets()
+        pass
 
 
 def test_patch_is_scoped_and_restored(
@@ -72,37 +85,31 @@ def test_patch_is_scoped_and_restored(
     monkeypatch.setattr(patch_module, "_is_multi_worker", lambda strategy: True)
     with multi_worker_patch() as active:
         assert active is True
-        assert tf_trainer.reduce_per_replica is patch_module._patched_reduce_per_replica
+        assert tf_trainer.reduce_per_replica is _keras_compat._patched_reduce_per_replica
         with multi_worker_patch():  # nesting keeps it on
             pass
         assert (
-            tf_trainer.TensorFlowTrainer._maybe_symbolic_build is patch_module._patched_maybe_symbolic_build
+            tf_trainer.TensorFlowTrainer._maybe_symbolic_build is _keras_compat._patched_maybe_symbolic_build
         )
     assert tf_trainer.TensorFlowTrainer.__dict__["_maybe_symbolic_build"] is original_build
     assert tf_trainer.reduce_per_replica is original_reduce
     with pytest.raises(RuntimeError, match="boom"), multi_worker_patch():
         raise RuntimeError("boom")
     assert tf_trainer.reduce_per_replica is original_reduce
+    assert _keras_compat._originals == {} and _keras_compat._predicate == []
 
 
 def test_patched_functions_defer_to_originals_off_multi_worker(mirrored: tf.distribute.Strategy) -> None:
     """Another model fitting on MirroredStrategy while the patch is on is unaffected."""
-    patch_module._originals.update(
-        maybe_symbolic_build=tf_trainer.TensorFlowTrainer.__dict__["_maybe_symbolic_build"],
-        reduce_per_replica=tf_trainer.reduce_per_replica,
-    )
-    try:
-        strategy = mirrored
-        per_replica = strategy.run(
+    with _keras_compat.patched_multi_worker_fit(lambda strategy: False):
+        per_replica = mirrored.run(
             lambda: (
                 tf.constant(2.0)
                 * tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.float32)
             )
         )
-        out = patch_module._patched_reduce_per_replica({"loss": per_replica}, strategy, "auto")
+        out = tf_trainer.reduce_per_replica({"loss": per_replica}, mirrored, "auto")
         assert float(out["loss"]) == pytest.approx(1.0)  # mean of 0 and 2, as the original
-    finally:
-        patch_module._originals.clear()
 
 
 @pytest.mark.multiworker

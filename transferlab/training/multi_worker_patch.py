@@ -2,19 +2,10 @@
 
 On Keras 3.15.1 with the TensorFlow backend, ``model.fit`` under a
 multi-worker ``MultiWorkerMirroredStrategy`` fails twice
-(keras-team/keras#20585, open):
-
-1. ``TensorFlowTrainer._maybe_symbolic_build`` builds the model from one
-   throw-away batch and calls ``strategy.reduce("MEAN", batch, axis=None)`` on
-   the whole ``(x, y)`` structure of per-replica values:
-   ``ValueError: Attempt to convert a value (PerReplica...)``. The build only
-   needs shapes and dtypes, so the patch takes this worker's first local
-   replica's batch instead (no collective, the same on every worker).
-2. ``reduce_per_replica`` reduces the step's logs with
-   ``strategy.reduce("MEAN", v, axis=0)``; the logs are scalars:
-   ``Invalid reduction dimension 0 for input with 0 dimensions``. The patch
-   reduces scalars with ``axis=None`` (mean over replicas) and leaves
-   everything else to the original.
+(keras-team/keras#20585, open): the throw-away build batch is reduced as a
+whole structure of per-replica values, and the step's scalar logs are reduced
+along an axis they do not have. :mod:`transferlab._keras_compat` holds the two
+replaced Keras internals and explains them.
 
 :func:`multi_worker_patch` swaps both in only while its ``with`` block runs,
 only for a multi-worker strategy, and restores the originals on exit. The
@@ -28,100 +19,20 @@ versions it was not checked against (:data:`CHECKED_KERAS_VERSIONS`) unless
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from collections.abc import Iterator
-from typing import Any
 
-import keras
 import tensorflow as tf
 
-from transferlab.errors import UnsupportedVersionError, describe
+from transferlab._keras_compat import ALLOW_UNCHECKED_ENV, CHECKED_KERAS_VERSIONS, patched_multi_worker_fit
 from transferlab.training.distribution_info import DistributionInfo
 
 __all__ = ["ALLOW_UNCHECKED_ENV", "CHECKED_KERAS_VERSIONS", "multi_worker_patch"]
 
-#: Keras versions on which the two replaced internals were read and the
-#: patched multi-worker ``fit`` was run and compared with a one-device run.
-CHECKED_KERAS_VERSIONS: tuple[str, ...] = ("3.15.1",)
-ALLOW_UNCHECKED_ENV = "TRANSFERLAB_ALLOW_UNCHECKED_KERAS"
 
-_lock = threading.Lock()
-_depth = 0
-_originals: dict[str, Any] = {}
-
-
-def _is_multi_worker(strategy: Any) -> bool:
+def _is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return (
         isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         and DistributionInfo.from_strategy(strategy).num_workers > 1
-    )
-
-
-def _first_local(strategy: Any, value: Any) -> Any:
-    if isinstance(value, tf.distribute.DistributedValues):
-        return strategy.experimental_local_results(value)[0]
-    return value
-
-
-def _patched_maybe_symbolic_build(self: Any, iterator: Any = None, data_batch: Any = None) -> Any:
-    strategy = self._distribute_strategy
-    if iterator is None or not _is_multi_worker(strategy):
-        return _originals["maybe_symbolic_build"](self, iterator=iterator, data_batch=data_batch)
-    for _, _, it in iterator:
-        data_batch = keras.tree.map_structure(lambda v: _first_local(strategy, v), next(it))
-        break
-    with strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
-
-
-def _patched_reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
-    original = _originals["reduce_per_replica"]
-    if reduction not in ("auto", "mean") or not _is_multi_worker(strategy):
-        return original(values, strategy, reduction)
-
-    def reduce_one(v: Any) -> Any:
-        local = _first_local(strategy, v)
-        if isinstance(local, (tf.Tensor, tf.Variable)) and local.shape.rank == 0:
-            return strategy.reduce("MEAN", v, axis=None)
-        return original(v, strategy, reduction)
-
-    return keras.tree.map_structure(reduce_one, values)
-
-
-def _targets() -> tuple[Any, Any]:
-    try:
-        from keras.src.backend.tensorflow import trainer as tf_trainer
-
-        cls = tf_trainer.TensorFlowTrainer
-        cls.__dict__["_maybe_symbolic_build"]
-        tf_trainer.reduce_per_replica  # noqa: B018
-    except (ImportError, AttributeError, KeyError) as err:
-        raise UnsupportedVersionError(
-            describe(
-                "the Keras internals the multi-worker fit workaround replaces are not there",
-                received=f"keras=={keras.__version__} ({err})",
-                accepted="keras " + ", ".join(CHECKED_KERAS_VERSIONS),
-                fix="install a checked Keras version, or train on one machine (MirroredStrategy)",
-            )
-        ) from None
-    return tf_trainer, cls
-
-
-def _check_version(allow_unchecked: bool) -> None:
-    if keras.__version__ in CHECKED_KERAS_VERSIONS:
-        return
-    if allow_unchecked or os.environ.get(ALLOW_UNCHECKED_ENV, "") == "1":
-        return
-    raise UnsupportedVersionError(
-        describe(
-            "the multi-worker fit workaround (keras-team/keras#20585) was not checked "
-            "against this Keras version",
-            received=f"keras=={keras.__version__}",
-            accepted="keras " + ", ".join(CHECKED_KERAS_VERSIONS),
-            fix=f"install a checked version, or try anyway with {ALLOW_UNCHECKED_ENV}=1 "
-            "(or allow_unchecked=True) and compare with a one-device run",
-        )
     )
 
 
@@ -150,25 +61,9 @@ def multi_worker_patch(
         ...     active
         False
     """
-    global _depth
     strategy = strategy or tf.distribute.get_strategy()
     if not _is_multi_worker(strategy):
         yield False
         return
-    _check_version(allow_unchecked)
-    tf_trainer, cls = _targets()
-    with _lock:
-        if _depth == 0:
-            _originals["maybe_symbolic_build"] = cls.__dict__["_maybe_symbolic_build"]
-            _originals["reduce_per_replica"] = tf_trainer.reduce_per_replica
-            cls._maybe_symbolic_build = _patched_maybe_symbolic_build
-            tf_trainer.reduce_per_replica = _patched_reduce_per_replica
-        _depth += 1
-    try:
+    with patched_multi_worker_fit(_is_multi_worker, allow_unchecked=allow_unchecked):
         yield True
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                cls._maybe_symbolic_build = _originals.pop("maybe_symbolic_build")
-                tf_trainer.reduce_per_replica = _originals.pop("reduce_per_replica")
