@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from transferlab.data.augmentation import make_augmentation
 from transferlab.data.labeled_images import LabeledImages
-from transferlab.data.pipeline import make_pipeline
+from transferlab.data.pipeline import _batch_sizes, make_pipeline
 from transferlab.errors import ConfigError, DataError
 
 N = 22
@@ -244,3 +244,138 @@ def test_mirrored_fit_sees_the_one_device_order(mirrored: tf.distribute.Strategy
 def test_errors(kwargs: dict[str, object], error: type[Exception], pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         make_pipeline(_data(), **kwargs)  # type: ignore[arg-type]
+
+
+# --- evaluation=True: every example exactly once, whatever the replicas ---------------------------
+
+
+class _NonEmpty(keras.layers.Layer):
+    """Fails the step when its replica got an empty batch (what breaks Conv2D+BatchNorm on CPU)."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        tf.debugging.assert_positive(tf.shape(x)[0], message="a replica got an empty batch")
+        return x
+
+
+class _Count(keras.metrics.Metric):
+    """How many examples evaluate() saw (summed over batches and replicas)."""
+
+    def __init__(self, name: str = "count", **kwargs: object) -> None:
+        super().__init__(name=name, **kwargs)  # type: ignore[arg-type]
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: object = None) -> None:
+        self.total.assign_add(tf.cast(tf.shape(y_true)[0], self.dtype))
+
+    def result(self) -> tf.Tensor:
+        return self.total
+
+
+def _classifier(strategy: tf.distribute.Strategy | None) -> keras.Model:
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                _NonEmpty(),
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Conv2D(4, 3),
+                keras.layers.BatchNormalization(),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+        model.compile(
+            "sgd",
+            keras.losses.SparseCategoricalCrossentropy(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), _Count()],
+        )
+    return model
+
+
+def _random_data(n: int) -> LabeledImages:
+    rng = np.random.default_rng(n)
+    return LabeledImages(rng.integers(0, 256, (n, 8, 8), dtype=np.uint8), np.arange(n) % 3, ("a", "b", "c"))
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 3, 4, 8])
+def test_evaluation_batch_sizes_cover_every_example_and_split_over_every_replica(replicas: int) -> None:
+    for batch_size in range(replicas, 5 * replicas + 1, replicas):
+        for n in range(replicas, 200):
+            try:
+                sizes = _batch_sizes(n, batch_size, replicas, drop_remainder=False, evaluation=True)
+            except DataError as err:  # only when no split can give every replica some
+                assert "Too few examples" in str(err) and n < replicas * replicas
+                continue
+            assert sum(sizes) == n and min(sizes) >= 1, (n, batch_size, sizes)
+            for size in sizes:  # tf.distribute cuts a batch into pieces of ceil(size / replicas)
+                piece = -(-size // replicas)
+                assert (replicas - 1) * piece < size or size % replicas == 0, (n, batch_size, sizes)
+            assert all(s == batch_size for s in sizes[:-2]), sizes
+            assert all(s % replicas == 0 for s in sizes[:-1]), sizes
+            assert max(sizes) <= batch_size or batch_size < replicas * replicas
+
+
+def test_evaluation_sizes_examples_and_training_unchanged() -> None:
+    def sizes(n: int, **kw: object) -> list[int]:
+        return [len(b) for b in _ids(make_pipeline(_data(n), **kw))]  # type: ignore[arg-type]
+
+    assert sizes(257, batch_size=256, num_replicas=2, evaluation=True) == [254, 3]
+    assert sizes(101, batch_size=100, num_replicas=2, evaluation=True) == [98, 3]
+    assert sizes(101, batch_size=256, num_replicas=2, evaluation=True) == [101]
+    # 22 = 3*6 + 4, but 4 over 3 replicas is cut 2, 2, 0: the last batch takes 3 more (3, 3, 1).
+    assert sizes(22, batch_size=6, num_replicas=3, evaluation=True) == [6, 6, 3, 7]
+    assert sizes(22, batch_size=4, num_replicas=4, evaluation=True) == [4, 4, 4, 10]  # 10 -> 3, 3, 3, 1
+    # Training pipelines keep the even split (and drop what does not split).
+    assert sizes(257, batch_size=256, num_replicas=2) == [256]
+    assert sizes(22, batch_size=6, num_replicas=3) == [6, 6, 6, 3]
+
+
+def test_the_empty_replica_check_works(mirrored: tf.distribute.Strategy) -> None:
+    # A batch of 1 over 2 replicas leaves one empty: the check (used below) catches it.
+    data = _random_data(21)
+    ds = tf.data.Dataset.from_tensor_slices((data.images[..., None].astype("float32"), data.labels)).batch(10)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a replica got an empty batch"):
+        _classifier(mirrored).predict(ds, verbose=0)
+
+
+@pytest.mark.parametrize("n", [101, 21, 23])
+def test_mirrored_evaluate_counts_every_example_like_one_device(
+    mirrored: tf.distribute.Strategy, n: int
+) -> None:
+    data = _random_data(n)
+    one = _classifier(None)
+    two = _classifier(mirrored)
+    two.set_weights(one.get_weights())
+    ds = make_pipeline(data, batch_size=10, num_replicas=2, evaluation=True)
+    got = two.evaluate(ds, return_dict=True, verbose=0)
+    want = one.evaluate(make_pipeline(data, batch_size=n), return_dict=True, verbose=0)
+    # And by hand: means over exactly the n examples.
+    probs = one.predict(data.images[..., None].astype("float32"), verbose=0)
+    loss = float(np.mean(-np.log(probs[np.arange(n), data.labels])))
+    accuracy = float(np.mean(probs.argmax(1) == data.labels))
+    assert got["count"] == want["count"] == n
+    assert got["accuracy"] == pytest.approx(accuracy, abs=1e-7) and want["accuracy"] == pytest.approx(
+        accuracy
+    )
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5) and got["loss"] == pytest.approx(
+        loss, rel=1e-5
+    )
+    np.testing.assert_allclose(two.predict(ds, verbose=0), probs, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluation_errors() -> None:
+    with pytest.raises(
+        ConfigError, match=r"`evaluation=True` yields every example once.*Received: shuffle=True"
+    ):
+        make_pipeline(_data(), batch_size=4, shuffle=True, seed=0, evaluation=True)
+    with pytest.raises(ConfigError, match=r"Received: drop_remainder=True, augment of type"):
+        make_pipeline(
+            _data(), batch_size=4, drop_remainder=True, augment=make_augmentation("light"), evaluation=True
+        )
+    with pytest.raises(ConfigError, match=r"`evaluation` must be True or False"):
+        make_pipeline(_data(), batch_size=4, evaluation=1)  # type: ignore[arg-type]
+    with pytest.raises(
+        DataError, match=r"Too few examples.*Received: 5 examples, num_replicas=4\. Fix: use at least 13"
+    ):
+        make_pipeline(_data(5), batch_size=4, num_replicas=4, evaluation=True)

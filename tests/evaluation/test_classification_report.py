@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from transferlab.errors import DataError
+from transferlab.data.labeled_images import LabeledImages
+from transferlab.errors import ConfigError, DataError
 from transferlab.evaluation import ClassificationReport
 
 
@@ -57,3 +62,53 @@ def test_shape_mismatch_is_a_data_error():
 def test_label_out_of_range_is_a_data_error():
     with pytest.raises(DataError, match=r"`labels` must lie in \[0, 2\)"):
         ClassificationReport.from_probabilities(np.full((2, 2), 0.5), np.array([0, 2]), ("a", "b"))
+
+
+class _NonEmpty(keras.layers.Layer):
+    """Fails the step when its replica got an empty batch (what breaks Conv2D+BatchNorm on CPU)."""
+
+    def call(self, x):
+        tf.debugging.assert_positive(tf.shape(x)[0], message="a replica got an empty batch")
+        return x
+
+
+def _model(strategy):
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential(
+            [
+                keras.Input((4, 4, 1)),
+                _NonEmpty(),
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Conv2D(2, 3),
+                keras.layers.BatchNormalization(),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+
+
+def _images(n):
+    rng = np.random.default_rng(n)
+    return LabeledImages(rng.integers(0, 256, (n, 4, 4), dtype=np.uint8), np.arange(n) % 3, ("a", "b", "c"))
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["one-device", "mirrored"])
+@pytest.mark.parametrize(("n", "batch_size"), [(101, 256), (257, 256), (21, 10), (9, 4)])
+def test_evaluate_predicts_every_example_once(request, distributed, n, batch_size):
+    # 257 in batches of 256 (and 21 in 10s, 9 in 4s) leave a last batch of one example,
+    # which under 2 replicas left one replica empty and failed.
+    data = _images(n)
+    model = _model(request.getfixturevalue("mirrored") if distributed else None)
+    report = ClassificationReport.evaluate(model, data, batch_size=batch_size)
+    want = model(data.images[..., None].astype("float32")).numpy()  # one call, all examples, in order
+    assert report.probabilities.shape == (n, 3)
+    np.testing.assert_allclose(report.probabilities, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(report.labels, data.labels)
+    assert report.confusion_matrix.sum() == n
+    assert report.accuracy == pytest.approx(float(np.mean(want.argmax(1) == data.labels)))
+
+
+def test_evaluate_batch_size_error():
+    with pytest.raises(ConfigError, match=r"`batch_size` must be an integer >= 1\. Received: batch_size=0"):
+        ClassificationReport.evaluate(_model(None), _images(4), batch_size=0)

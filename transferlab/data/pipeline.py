@@ -17,6 +17,76 @@ __all__ = ["make_pipeline"]
 _SHUFFLE_SALT = 0x5EED
 _AUGMENT_SALT = 0xA06
 _EPOCH_LIMIT = 2**62
+_ALG = "philox"  # named, not "auto_select": the same numbers on every device and platform
+
+
+def _fold(key: tf.Tensor, *data: int | tf.Tensor) -> tf.Tensor:
+    """Folds ``data`` into a ``[2]`` int64 stateless seed, one value after another.
+
+    Each step returns ``[philox(key), d]``: a 64-bit hash of the whole 128-bit
+    key so far, next to the value folded in (exact, so distinct values give
+    distinct keys).
+    """
+    for d in data:
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(d, tf.int64), alg=_ALG)
+    return key
+
+
+def _epoch_order(n: int, seed: int | tf.Tensor, epoch: int | tf.Tensor) -> tf.Tensor:
+    """The shuffled order of ``range(n)`` in ``epoch``: int64 ``(n,)``, a pure function of its arguments.
+
+    The key is ``[h, epoch]``, 128 bits into Philox, where ``h`` is a 64-bit
+    Philox hash of ``(seed, salt)``: distinct epochs always give distinct keys,
+    distinct seeds do but with probability ~2**-64 a pair. Each example draws
+    a 64-bit Philox number and the order sorts them (``top_k``: largest first,
+    ties, about n**2 / 2**65 likely, by index), so every permutation is equally
+    likely.
+
+    ``tf.random.experimental.index_shuffle`` is not used: its Simon cipher keeps
+    only ``W`` bits of each of its three key words, ``W`` = half the block of
+    ``max(16, ceil(log2 n))`` bits, so for ``n <= 65536`` it has at most 2**24
+    orders whatever the key (more ``rounds`` derive more round keys from the
+    same three words, no more key bits).
+    """
+    key = _fold(tf.stack([tf.cast(seed, tf.int64), tf.constant(_SHUFFLE_SALT, tf.int64)]), epoch)
+    draws = tf.random.stateless_uniform([n], seed=key, minval=None, maxval=None, dtype=tf.int64, alg=_ALG)
+    return tf.cast(tf.math.top_k(draws, k=n, sorted=True).indices, tf.int64)
+
+
+def _splits_over(size: int, replicas: int) -> bool:
+    """Whether tf.distribute splits a batch of ``size`` with no replica left empty.
+
+    It cuts a batch whose size it cannot know statically (as here: the
+    batching happens inside ``flat_map``) into pieces of ``ceil(size / replicas)``.
+    """
+    return size % replicas == 0 or (replicas - 1) * -(-size // replicas) < size
+
+
+def _batch_sizes(n: int, batch_size: int, replicas: int, drop_remainder: bool, evaluation: bool) -> list[int]:
+    """The sizes of one epoch's batches of ``n`` examples."""
+    full, tail = divmod(n, batch_size)
+    if drop_remainder:
+        tail = 0
+    elif not evaluation:
+        tail -= tail % replicas
+    if not evaluation or _splits_over(tail, replicas):
+        return [batch_size] * full + ([tail] if tail else [])
+    # Every example once, and no replica empty: the last batch takes examples from
+    # the ones before until it splits (size q * R + r with q >= R - r), and those
+    # keep sizes that are multiples of R.
+    r = tail % replicas
+    last = (replicas - r) * replicas + r
+    if last > n:
+        raise DataError(
+            describe(
+                "Too few examples to evaluate each exactly once over the replicas: "
+                "some replica would get an empty batch",
+                received=f"{n} examples, num_replicas={replicas}",
+                fix=f"use at least {last} examples, or fewer replicas",
+            )
+        )
+    head_full, head_tail = divmod(n - last, batch_size)
+    return [batch_size] * head_full + ([head_tail] if head_tail else []) + [last]
 
 
 class _SeedStream(keras.random.SeedGenerator):
@@ -24,7 +94,7 @@ class _SeedStream(keras.random.SeedGenerator):
 
     Keras' random ops accept a ``SeedGenerator`` as ``seed`` and call its
     ``next()``; they reject seed tensors. This one answers ``next()`` with
-    ``fold_in(key, 0)``, ``fold_in(key, 1)``, ... where ``key`` is the batch's
+    ``_fold(key, 0)``, ``_fold(key, 1)``, ... where ``key`` is the batch's
     seed tensor, so the draws are a pure function of the key (the counter
     advances while the map function is traced, once per draw site).
     """
@@ -35,7 +105,7 @@ class _SeedStream(keras.random.SeedGenerator):
         self.name = "transferlab_seed_stream"
 
     def next(self, ordered: bool = True) -> tf.Tensor:
-        seed = tf.random.experimental.stateless_fold_in(self._key, self._count)
+        seed = _fold(self._key, self._count)
         self._count += 1
         return seed
 
@@ -53,7 +123,7 @@ def _augment_batch(layers: Sequence[Any], images: tf.Tensor, key: tf.Tensor) -> 
     """Applies the layers in training mode, drawing every random number from ``key``."""
     for i, layer in enumerate(layers):
         if hasattr(layer, "get_random_transformation") and hasattr(layer, "transform_images"):
-            stream = _SeedStream(tf.random.experimental.stateless_fold_in(key, i))
+            stream = _SeedStream(_fold(key, i))
             transformation = layer.get_random_transformation(images, training=True, seed=stream)
             images = layer.transform_images(images, transformation, training=True)
         else:
@@ -88,6 +158,7 @@ def make_pipeline(
     repeat: bool = False,
     skip_batches: int = 0,
     num_replicas: int = 1,
+    evaluation: bool = False,
     shard: tuple[int, int] | None = None,
     one_hot: bool = False,
     prefetch: int = 2,
@@ -102,11 +173,19 @@ def make_pipeline(
 
     Everything random is a pure function, never a stateful generator:
 
-    * the order of epoch ``e`` is ``index_shuffle`` keyed by ``(seed, e)``;
+    * the order of epoch ``e`` sorts one 64-bit Philox number per example,
+      keyed by ``(seed, e)`` with full entropy (distinct seeds or epochs give
+      distinct orders, never a cycle), the same on every platform;
     * batch ``b`` of epoch ``e`` is augmented with random numbers keyed by
-      ``(seed, e, b, shard index)``: the pipeline calls each Keras image
+      ``(seed, shard index, e, b)``: the pipeline calls each Keras image
       preprocessing layer's ``get_random_transformation(..., seed=...)`` with a
       stateless seed stream instead of the layer's own generator.
+
+    For **evaluation and prediction** pass ``evaluation=True`` (with the
+    strategy's ``num_replicas``): every example comes out exactly once, in
+    order, whatever the number of replicas, so ``model.evaluate`` and
+    ``model.predict`` under a strategy give the one-device results over all
+    examples (see ``evaluation`` below).
 
     So a new iterator always starts at ``epoch`` (a throw-away iteration, such
     as the batch Keras takes before ``fit`` under a strategy scope, shifts
@@ -143,10 +222,25 @@ def make_pipeline(
         repeat: Run epochs ``epoch, epoch + 1, ...`` forever.
         skip_batches: Skip this many batches from the start (mid-epoch resume).
         num_replicas: Replicas each batch is split over. ``batch_size`` must
-            be a multiple of it, and the last batch of an epoch is cut down to
-            a multiple of it (so no replica gets 0 examples, which breaks
-            Conv2D on CPU, and every batch splits evenly, which Keras needs
-            for the first batch it sees under a strategy).
+            be a multiple of it. Without ``evaluation`` the last batch of an
+            epoch is cut down to a multiple of it (so no replica gets 0
+            examples, which breaks Conv2D and BatchNormalization on CPU, and
+            every batch splits evenly, which Keras needs for the first batch
+            it sees under a strategy): up to ``num_replicas - 1`` examples
+            are left out of each epoch.
+        evaluation: An evaluation or prediction pipeline: every example is
+            yielded exactly once, in order (``shuffle``, ``augment``,
+            ``repeat`` and ``drop_remainder`` must stay off). No batch leaves
+            a replica empty: tf.distribute cuts a batch of ``b`` into pieces
+            of ``ceil(b / num_replicas)``, and when the last batch of
+            ``len(data) % batch_size`` would leave one empty, it takes
+            examples from the batch before (``257`` examples in batches of
+            ``256`` over 2 replicas: ``254, 3``). Keras' metrics, loss
+            included, then average over exactly the real examples (uneven
+            splits are weighted by each replica's batch size); no padding,
+            no sample weights. With a ``batch_size`` below
+            ``num_replicas**2`` the last batch can exceed it by less than
+            ``num_replicas**2``.
         shard: ``(num_workers, index)``: this worker's share of each epoch's
             order (every ``num_workers``-th example from ``index``); the
             dataset's auto-sharding is then turned off. For custom loops and
@@ -164,7 +258,9 @@ def make_pipeline(
 
     Raises:
         ConfigError: an option out of range.
-        DataError: fewer examples than replicas, or no batch at all.
+        DataError: fewer examples than replicas, no batch at all, or (with
+            ``evaluation``) too few examples to give every replica some in
+            every batch (e.g. 5 examples over 4 replicas).
 
     Example:
         >>> import numpy as np
@@ -173,6 +269,14 @@ def make_pipeline(
         >>> images, labels = next(iter(ds))
         >>> len(ds), tuple(images.shape), images.dtype.name, labels.dtype.name
         (3, (4, 28, 28, 1), 'float32', 'int32')
+
+        Evaluation over 2 replicas keeps all 10 examples; training drops one:
+
+        >>> data = LabeledImages(np.zeros((11, 28, 28), "uint8"), np.arange(11) % 2, ("a", "b"))
+        >>> [len(y) for _, y in make_pipeline(data, batch_size=4, num_replicas=2, evaluation=True)]
+        [4, 4, 3]
+        >>> [len(y) for _, y in make_pipeline(data, batch_size=4, num_replicas=2)]
+        [4, 4, 2]
     """
     batch_size = _check_int("batch_size", batch_size, 1)
     epoch = _check_int("epoch", epoch, 0)
@@ -215,6 +319,22 @@ def make_pipeline(
                 f"{max(num_replicas, batch_size - batch_size % num_replicas)}",
             )
         )
+    if not isinstance(evaluation, bool):
+        raise ConfigError(
+            describe("`evaluation` must be True or False", received=f"evaluation={evaluation!r}")
+        )
+    if evaluation and (shuffle or augment is not None or repeat or drop_remainder):
+        on = [f"{name}=True" for name, v in (("shuffle", shuffle), ("repeat", repeat)) if v]
+        on += ["drop_remainder=True"] if drop_remainder else []
+        on += [f"augment of type {type(augment).__name__}"] if augment is not None else []
+        raise ConfigError(
+            describe(
+                "`evaluation=True` yields every example once, in order: it takes no shuffle, "
+                "augment, repeat or drop_remainder",
+                received=", ".join(on),
+                fix="leave those off for evaluation, or pass evaluation=False for training",
+            )
+        )
     if augment is not None and not isinstance(augment, keras.layers.Layer):
         raise ConfigError(
             describe(
@@ -236,12 +356,8 @@ def make_pipeline(
                 fix="use more examples or fewer replicas",
             )
         )
-    remainder = n_shard % batch_size
-    if drop_remainder:
-        n_used = n_shard - remainder
-    else:
-        n_used = n_shard - remainder % num_replicas
-    batches_per_epoch = -(-n_used // batch_size)
+    sizes = _batch_sizes(n_shard, batch_size, num_replicas, drop_remainder, evaluation)
+    batches_per_epoch = len(sizes)
     if batches_per_epoch == 0:
         raise DataError(
             describe(
@@ -266,16 +382,16 @@ def make_pipeline(
     num_classes = data.num_classes
     layers = _flat_layers(augment) if augment is not None else []
     seed_t = tf.constant(seed, tf.int64)
-    shuffle_key = tf.stack([seed_t, tf.constant(_SHUFFLE_SALT, tf.int64)])
-    augment_key = tf.stack([seed_t, tf.constant(_AUGMENT_SALT + index, tf.int64)])
+    augment_key = _fold(tf.stack([seed_t, tf.constant(_AUGMENT_SALT, tf.int64)]), index)
+    starts = tf.constant(np.cumsum([0, *sizes[:-1]]), tf.int64)
+    lengths = tf.constant(sizes, tf.int64)
 
     def epoch_batches(e: tf.Tensor) -> tf.data.Dataset:
-        order = tf.range(n, dtype=tf.int64)
-        if shuffle:
-            key = tf.random.experimental.stateless_fold_in(shuffle_key, e)
-            order = tf.random.experimental.index_shuffle(order, seed=key, max_index=n - 1)
-        order = order[index::workers][:n_used]
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        order = _epoch_order(n, seed_t, e) if shuffle else tf.range(n, dtype=tf.int64)
+        order = order[index::workers]
+        batches = tf.data.Dataset.from_tensor_slices((starts, lengths)).map(
+            lambda start, length: order[start : start + length]
+        )
         return batches.enumerate().map(lambda b, idx: (e, b, idx))
 
     if cache:
@@ -302,9 +418,7 @@ def make_pipeline(
         x, y = read(idx)
         x = tf.cast(x, tf.float32)
         if layers:
-            key = tf.random.experimental.stateless_fold_in(augment_key, e)
-            key = tf.random.experimental.stateless_fold_in(key, b)
-            x = _augment_batch(layers, x, key)
+            x = _augment_batch(layers, x, _fold(augment_key, e, b))
             x.set_shape((None, *image_shape))
         if one_hot:
             y = tf.one_hot(y, num_classes, dtype=tf.float32)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from transferlab.data.labeled_images import LabeledImages
-from transferlab.errors import DataError, describe
+from transferlab.errors import ConfigError, DataError, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -78,13 +78,55 @@ class ClassificationReport:
     ) -> ClassificationReport:
         """Runs ``model`` on ``data`` and builds the report.
 
+        Every example is predicted exactly once, also under a distribution
+        strategy (the model's, e.g. built in ``MirroredStrategy.scope()``): the
+        batches come from ``make_pipeline(..., num_replicas=<the strategy's>,
+        evaluation=True)``, so no replica gets an empty batch, whatever
+        ``len(data) % batch_size``.
+
         The model is expected to output probabilities (a softmax head); logits
         are turned into probabilities with a softmax.
+
+        Args:
+            model: A classifier taking raw-pixel batches of ``data``'s images.
+            data: The labelled examples.
+            batch_size: Examples per batch, rounded up to a multiple of the
+                strategy's replicas.
+
+        Returns:
+            The report over all ``len(data)`` examples.
+
+        Raises:
+            ConfigError: ``batch_size`` below 1.
+            DataError: The model gave another number of outputs than examples,
+                or (see ``make_pipeline``) too few examples for the replicas.
+
+        Example:
+            >>> import keras, numpy as np
+            >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+            ...                           keras.layers.Dense(2, activation="softmax")])
+            >>> data = LabeledImages(np.zeros((5, 2, 2), "uint8"), np.array([0, 1, 0, 1, 0]), ("a", "b"))
+            >>> report = ClassificationReport.evaluate(model, data, batch_size=4)
+            >>> report.probabilities.shape, len(report.labels)
+            ((5, 2), 5)
         """
         from transferlab.data.pipeline import make_pipeline
 
-        outputs = model.predict(make_pipeline(data, batch_size=batch_size), verbose=0)
-        outputs = np.asarray(outputs, dtype=np.float64)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(
+                describe("`batch_size` must be an integer >= 1", received=f"batch_size={batch_size!r}")
+            )
+        replicas = int(getattr(model.distribute_strategy, "num_replicas_in_sync", 1))
+        batch = int(batch_size) + (-int(batch_size)) % replicas
+        pipeline = make_pipeline(data, batch_size=batch, num_replicas=replicas, evaluation=True)
+        outputs = np.asarray(model.predict(pipeline, verbose=0), dtype=np.float64)
+        if len(outputs) != len(data):
+            raise DataError(
+                describe(
+                    "The model gave another number of predictions than there are examples",
+                    received=f"{len(outputs)} predictions for {len(data)} examples",
+                )
+            )
         if outputs.size and (outputs.min() < 0 or not np.allclose(outputs.sum(1), 1, atol=1e-3)):
             shifted = np.exp(outputs - outputs.max(1, keepdims=True))
             outputs = shifted / shifted.sum(1, keepdims=True)
