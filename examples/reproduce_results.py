@@ -116,9 +116,8 @@ def alexnet_scratch(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "warmup_epochs": 0,
         "epochs": 8,
         "learning_rate": 2e-3,
-        "schedule": "cosine",
     }
-    training: dict[str, Any] = {"batch_size": 64, "run_dir": str(args.run_dir)}
+    training: dict[str, Any] = {"batch_size": 64, "run_dir": str(args.run_dir), "schedule": "cosine"}
     if args.short:
         data["max_train"], model["width"], strategy["epochs"] = 1000, 0.25, 1
     result = run_experiment(_config(data, model, strategy, training), verbose=0 if args.short else 2)

@@ -30,12 +30,14 @@ __all__ = [
     "DataFileError",
     "DatasetNotFoundError",
     "DistributionError",
+    "DivergenceError",
     "DownloadError",
     "InputShapeError",
     "MissingDependencyError",
     "ResumeError",
     "RunConflictError",
     "RunLockedError",
+    "StorageError",
     "StrategyError",
     "TrainableStateError",
     "TransferlabError",
@@ -147,6 +149,14 @@ class WorkerTimeoutError(DistributionError, TimeoutError):
 
 class ResumeError(TransferlabError, RuntimeError):
     """A run folder or backup that cannot be resumed from."""
+
+
+class DivergenceError(TransferlabError, RuntimeError):
+    """Training produced a non-finite loss or non-finite weights (the learning rate is too high...)."""
+
+
+class StorageError(TransferlabError, OSError):
+    """A file or folder cannot be written: permissions, a full disk, a missing folder."""
 
 
 class RunConflictError(ResumeError, ValueError):

@@ -1,8 +1,8 @@
-"""Runs tests/training/resume_trainer_worker.py's tiny 2-phase Trainer run, with a seed and kills.
+"""Runs tests/training/trainer_worker.py's tiny 2-phase Trainer run, with a seed and kills.
 
 Usage: ``python run_tiny_trainer.py RUN_DIR [--seed S] [--kill-after A,B,C]``.
 
-The run is the one of ``resume_trainer_worker.main`` (same model, data, strategy, backup
+The run is the ``finetune`` scenario of ``trainer_worker.main`` (same model, data, strategy, backup
 interval; final weights in ``RUN_DIR/final.npz``); this script only adds:
 
 - ``--seed S``: the Trainer's ``seed`` (default: the Trainer's default, 0);
@@ -15,8 +15,6 @@ interval; final weights in ``RUN_DIR/final.npz``); this script only adds:
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from pathlib import Path
 
@@ -38,35 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     kill_after = kills[start] if start < len(kills) else None
 
     sys.path.insert(0, str(WORKER_DIR))
-    import resume_trainer_worker
+    import trainer_worker
 
-    import transferlab.training.trainer as trainer_module
-    from transferlab.training import exact_backup
-
-    if kill_after is not None:
-        steps = [0]
-        original = exact_backup._BackupCallback.on_train_batch_end
-
-        def on_train_batch_end(self, batch, logs=None):  # type: ignore[no-untyped-def]
-            steps[0] += 1
-            if steps[0] == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)  # before this step's backup
-            original(self, batch, logs)
-
-        exact_backup._BackupCallback.on_train_batch_end = on_train_batch_end
-
+    (run_dir / "killed").unlink(missing_ok=True)  # the worker kills only where this marker is absent
+    spec: dict[str, object] = {"scenario": "finetune", "kill_at": -1 if kill_after is None else kill_after}
     if args.seed is not None:
-        base = trainer_module.Trainer
-        seed = args.seed
-
-        class SeededTrainer(base):  # type: ignore[misc, valid-type]
-            def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-                kw.setdefault("seed", seed)
-                super().__init__(*a, **kw)
-
-        trainer_module.Trainer = SeededTrainer  # the worker imports it from this module at call time
-
-    resume_trainer_worker.main(str(run_dir), -1)  # -1: the worker itself never kills
+        spec["seed"] = args.seed
+    trainer_worker.main(str(run_dir), spec)
 
 
 if __name__ == "__main__":

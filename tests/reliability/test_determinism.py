@@ -1,7 +1,7 @@
 """Determinism: the same seed gives bit-identical weights on one device; another seed does not.
 
 Each run is a fresh process (tests/reliability/run_tiny_trainer.py: the tiny 2-phase Trainer
-run of tests/training/resume_trainer_worker.py with ``deterministic=True``).
+run of tests/training/trainer_worker.py with ``deterministic=True``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Faults: SIGKILLs at random points of a multi-phase Trainer run; a download cut halfway.
 
-The run is tests/training/resume_trainer_worker.py's (a tiny 2-phase FineTune with warm-up,
+The run is tests/training/trainer_worker.py's (a tiny 2-phase FineTune with warm-up,
 ``deterministic=True``, 4 epochs of 6 steps, a backup every 4 steps), started through
 run_tiny_trainer.py, one thread per process.
 """
@@ -60,7 +60,7 @@ def test_three_sigkills_then_the_same_command_is_bit_identical(tmp_path: Path) -
         (3, "finetune"),
         (4, "finetune"),
     ]
-    leftovers = [p.name for p in (run / "r").rglob("*") if p.name.endswith((".tmp", ".part"))]
+    leftovers = [p.name for p in (run / "r").rglob("*") if ".partial-" in p.name or p.name.endswith(".tmp")]
     assert leftovers == []
 
 

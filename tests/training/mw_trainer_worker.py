@@ -36,11 +36,11 @@ def main(argv: list[str]) -> int:
     index = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("task", {}).get("index", 0)
     run_dir = os.path.join(out, f"w{index}") if "--per-worker-dirs" in argv else out
 
+    import keras
     import numpy as np
     import resume_tiny
 
     from transferlab.strategies import FineTune
-    from transferlab.training import exact_backup
     from transferlab.training.trainer import Trainer
 
     kill_worker = int(_arg(argv, "--kill-worker", "-1"))  # type: ignore[arg-type]
@@ -48,21 +48,19 @@ def main(argv: list[str]) -> int:
     fresh = not os.path.isdir(os.path.join(run_dir, "r", "backup", f"worker{index}"))
     steps = [0]
     first_iterations: list[int] = []
-    original = exact_backup._BackupCallback.on_train_batch_end
 
-    def on_train_batch_end(self, batch, logs=None):  # type: ignore[no-untyped-def]
-        steps[0] += 1
-        if fresh and index == kill_worker and steps[0] == kill_at:
-            time.sleep(1.5)  # the peers back this step up meanwhile; this worker never does
-            os.kill(os.getpid(), signal.SIGKILL)
-        original(self, batch, logs)
+    class Killer(keras.callbacks.Callback):
+        """Runs before the Trainer's backup callback (user callbacks come first)."""
 
-    def on_train_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
-        if not first_iterations:
-            first_iterations.append(int(self.model.optimizer.iterations.numpy()))
+        def on_train_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
+            if not first_iterations:
+                first_iterations.append(int(self.model.optimizer.iterations.numpy()))
 
-    exact_backup._BackupCallback.on_train_batch_end = on_train_batch_end
-    exact_backup._BackupCallback.on_train_batch_begin = on_train_batch_begin
+        def on_train_batch_end(self, batch, logs=None):  # type: ignore[no-untyped-def]
+            steps[0] += 1
+            if fresh and index == kill_worker and steps[0] == kill_at:
+                time.sleep(1.5)  # the peers back this step up meanwhile; this worker never does
+                os.kill(os.getpid(), signal.SIGKILL)
 
     data = resume_tiny.data(48)
     trainer = Trainer(
@@ -76,6 +74,7 @@ def main(argv: list[str]) -> int:
         verbose=0,
         deterministic=True,
         backup_every=2,
+        callbacks=[Killer()],
     )
     result = trainer.fit(data, data.take(range(8)))
     test = trainer.evaluate(data.take(range(8)))  # the chief writes test_metrics.json

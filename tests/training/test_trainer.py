@@ -98,21 +98,6 @@ def test_mirrored_run_uses_global_batch_and_matches_one_device(tmp_path: Path, m
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"batch_size": 0}, "`batch_size` must be a whole number >= 1"),
-        ({"feature_cache": "yes"}, "Unknown `feature_cache` mode"),
-        ({"steps_per_epoch": 0}, "`steps_per_epoch` must be a whole number >= 1"),
-        ({"early_stopping": "soon"}, "`early_stopping` must be None, a patience"),
-        ({"precision": "int8"}, "Unknown `precision`"),
-    ],
-)
-def test_bad_options_are_refused(kwargs: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), **kwargs)
-
-
 def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
     data = resume_tiny.data(16)
     with pytest.raises(ConfigError, match="`model` must be a keras.Model or a callable"):
@@ -123,7 +108,7 @@ def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
         ).fit(data)
     with pytest.raises(ConfigError, match="built with another precision than the Trainer's"):
         Trainer(resume_tiny.build("bfloat16"), strategy=FeatureExtraction(1), run_dir=tmp_path).fit(data)
-    with pytest.raises(ConfigError, match="`steps_per_epoch` is larger than the batches of one epoch"):
+    with pytest.raises(ConfigError, match="`training.steps_per_epoch` is larger than the batches of one epoch"):
         Trainer(
             resume_tiny.build,
             strategy=FeatureExtraction(1),
@@ -155,9 +140,37 @@ def test_cosine_schedule_decays_within_each_phase(tmp_path: Path) -> None:
     assert rates[2] == pytest.approx(1e-6, rel=0.05)
 
 
-def test_unknown_schedule_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"Unknown learning-rate `schedule`. Received: schedule='step'. Accepted: 'constant', 'cosine'",
-    ):
-        Trainer(resume_tiny.build, strategy=FeatureExtraction(1), schedule="step")
+def test_a_schedule_option_with_a_schedule_as_the_optimizer_is_refused(tmp_path: Path) -> None:
+    import keras
+
+    from transferlab.errors import StrategyError
+    from transferlab.training import OneCycle
+
+    trainer = Trainer(
+        resume_tiny.build,
+        strategy=FeatureExtraction(1),
+        optimizer=keras.optimizers.Adam(OneCycle(1e-2, total_steps=10)),
+        schedule="cosine",
+        run_dir=tmp_path,
+        verbose=0,
+    )
+    with pytest.raises(StrategyError, match="cosine"):
+        trainer.fit(resume_tiny.data(16))
+
+
+def test_a_schedule_as_the_optimizer_gets_each_phases_factor(tmp_path: Path) -> None:
+    import keras
+
+    from transferlab.training import OneCycle
+
+    result = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=1, top=1, warmup_epochs=1),
+        optimizer=keras.optimizers.Adam(OneCycle(1e-2, total_steps=10)),
+        run_dir=tmp_path,
+        batch_size=16,
+        verbose=0,
+    ).fit(resume_tiny.data(32))
+    rates = json.loads((result.run_dir / "decisions.json").read_text())["learning_rates"]
+    assert rates["warmup"]["head"]["scale"] == 1.0
+    assert rates["finetune"]["head"]["scale"] == pytest.approx(0.1)

@@ -12,6 +12,7 @@ rotation, the common-position rule, learning-rate scaling, option errors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -28,10 +29,12 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import resume_tiny  # noqa: E402
 
-from transferlab.errors import ConfigError, ResumeError  # noqa: E402
+from transferlab.errors import ConfigError  # noqa: E402
 from transferlab.strategies import FeatureExtraction, FineTune  # noqa: E402
 from transferlab.training._cluster import common_position  # noqa: E402
-from transferlab.training.exact_backup import BackupPosition, ExactBackup  # noqa: E402
+from transferlab.training.state import BackupPosition, TrainingState  # noqa: E402
+
+IDENTITY = hashlib.sha256(b"a run").hexdigest()
 from transferlab.training.launcher import launch_local  # noqa: E402
 from transferlab.training.trainer import Trainer  # noqa: E402
 
@@ -66,31 +69,20 @@ def test_backup_keeps_the_last_three_and_resumes_from_a_chosen_one(tmp_path: Pat
     import keras
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    backup = ExactBackup(tmp_path, keep=3)
+    state = TrainingState(tmp_path, identity=IDENTITY, keep=3)
     for step in (2, 4, 6, 8):
         model.layers[0].bias.assign([float(step)])
-        backup.save(model, P(1, 2, step), optimizer=False)
+        state.save(model, P(1, 2, step), optimizer=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.1.npz", "state.2.npz", "state.npz"]
-    fresh = ExactBackup(tmp_path, keep=3)
-    assert fresh.positions() == [P(1, 2, 8), P(1, 2, 6), P(1, 2, 4)] and fresh.position() == P(1, 2, 8)
-    fresh.use(P(1, 2, 4))
-    assert fresh.position() == P(1, 2, 4)
-    fresh.restore_model(model)
+    fresh = TrainingState(tmp_path, identity=IDENTITY, keep=3)
+    assert fresh.positions() == [P(1, 2, 8), P(1, 2, 6), P(1, 2, 4)]
+    chosen = fresh.load(P(1, 2, 4))
+    assert chosen is not None and chosen.position == P(1, 2, 4)
+    chosen.restore_variables(model)
     assert float(model.layers[0].bias.numpy()[0]) == 4.0
-    with pytest.raises(
-        ResumeError,
-        match=r"No backup in this folder holds the position to resume from. "
-        r"Received: BackupPosition\(phase=0, epoch=0, step=2\)",
-    ):
-        fresh.use(P(0, 0, 2))
     (tmp_path / "state.npz").unlink()  # killed between the rotation and the write
-    assert ExactBackup(tmp_path, keep=3).position() == P(1, 2, 6)
-    fresh.use(None)  # start afresh: nothing left to mix in later
-    assert list(tmp_path.iterdir()) == [] and fresh.position() is None
-    with pytest.raises(
-        ConfigError, match=r"`keep` must be a whole number >= 1 \(backups kept\). Received: keep=0"
-    ):
-        ExactBackup(tmp_path, keep=0)
+    newest = TrainingState(tmp_path, identity=IDENTITY, keep=3).load()
+    assert newest is not None and newest.position == P(1, 2, 6)
 
 
 def test_workers_resume_from_the_newest_position_they_all_hold() -> None:
@@ -254,8 +246,9 @@ def test_worker_killed_mid_run_resumes_both_from_the_same_position(
     assert first.exit_codes[0] != 0
     backups = tmp_path / "r" / "backup"
     assert sorted(p.name for p in backups.iterdir()) == ["worker0", "worker1"]  # one folder per worker
-    assert ExactBackup(backups / "worker0", keep=3).position() == P(1, 1, 4)
-    assert ExactBackup(backups / "worker1", keep=3).position() == P(1, 1, 2)  # one save behind
+    identity = json.loads((tmp_path / "r" / "identity.json").read_text())["digest"]
+    assert TrainingState(backups / "worker0", identity=identity, keep=3).positions()[0] == P(1, 1, 4)
+    assert TrainingState(backups / "worker1", identity=identity, keep=3).positions()[0] == P(1, 1, 2)
     assert not (tmp_path / "r" / "model.keras").exists()
 
     again = launch_local(WORKER, args, num_workers=2, timeout=240, env=ENV, stream=None)  # same command

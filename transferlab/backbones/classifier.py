@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 
+from transferlab._keras_compat import flatten_layers
 from transferlab.backbones.backbone_info import BackboneInfo
 from transferlab.backbones.registry import create_backbone, get_backbone_info
 from transferlab.data.input_adapter import InputAdapter
@@ -192,7 +193,7 @@ def _set_own_trainable(layer: keras.layers.Layer, flag: bool) -> None:
     """Sets ``layer.trainable`` and puts its sublayers' own flags back."""
     if layer.trainable == flag:
         return
-    own = [(sub, sub.trainable) for sub in layer._flatten_layers(include_self=False)]
+    own = [(sub, sub.trainable) for sub in flatten_layers(layer, include_self=False)]
     layer.trainable = flag
     for sub, sub_flag in own:
         sub.trainable = sub_flag

@@ -44,7 +44,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             options: dict[str, Any] = {
                 "dest": f"{section}.{field.name}",
                 "default": None,
-                "help": f"{field.metadata.get('doc', '')} (default: {default!r})",
+                # argparse formats help with %: a literal % in a doc must be doubled
+                "help": f"{field.metadata.get('doc', '')} (default: {default!r})".replace("%", "%%"),
             }
             if tp is bool:
                 options["action"] = argparse.BooleanOptionalAction

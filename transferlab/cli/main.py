@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (``transferlab: error: ...``) with exit code 2; no traceback.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The options' accepted values come from the modules that own them (which import
+    # TensorFlow), so TensorFlow starts, quietly, before the parser is built.
+    _import_tensorflow_quietly()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # reported by the command's own parser, so the hint names its --help
@@ -99,7 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from transferlab.errors import TransferlabError
 
-    _import_tensorflow_quietly()
     try:
         return int(args.run(args))
     except TransferlabError as error:

@@ -1,11 +1,11 @@
 """Run configs: TOML files mapped onto typed, validated, frozen dataclasses."""
 
-from transferlab.config.config_section import ConfigSection
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.run_config import RunConfig
 from transferlab.config.strategy_config import StrategyConfig
-from transferlab.config.training_config import TrainingConfig
+from transferlab.config_section import ConfigSection
+from transferlab.training.options import TrainingOptions
 
 __all__ = [
     "ConfigSection",
@@ -13,5 +13,5 @@ __all__ = [
     "ModelConfig",
     "RunConfig",
     "StrategyConfig",
-    "TrainingConfig",
+    "TrainingOptions",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from transferlab.config.config_section import ConfigSection, field
+from transferlab.config_section import ConfigSection, field
 from transferlab.errors import ConfigError, describe
 
 __all__ = ["DataConfig"]

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from transferlab._atomic import atomic_write_text
-from transferlab.config.config_section import ConfigSection
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.strategy_config import StrategyConfig
-from transferlab.config.training_config import TrainingConfig
+from transferlab.config_section import ConfigSection
 from transferlab.errors import ConfigError, describe
+from transferlab.training.options import TrainingOptions
 
 __all__ = ["RunConfig"]
 
@@ -25,7 +25,7 @@ _SECTIONS: dict[str, type[ConfigSection]] = {
     "data": DataConfig,
     "model": ModelConfig,
     "strategy": StrategyConfig,
-    "training": TrainingConfig,
+    "training": TrainingOptions,
 }
 
 
@@ -55,7 +55,7 @@ class RunConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
-    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    training: TrainingOptions = dataclasses.field(default_factory=TrainingOptions)
 
     def __post_init__(self) -> None:
         if self.strategy.kind == "scratch" and (self.model.weights or self.model.pretrain_classes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from transferlab.config.config_section import ConfigSection, field
+from transferlab.config_section import ConfigSection, field
 from transferlab.errors import ConfigError, describe
 
 __all__ = ["StrategyConfig"]
@@ -35,11 +35,6 @@ class StrategyConfig(ConfigSection):
     lr_decay: float = field(1.0, "Rate factor per group going down the backbone (1: none).")
     batchnorm: str = field(
         "frozen", "BatchNorm policy in trainable groups.", choices=("frozen", "affine", "train")
-    )
-    schedule: str = field(
-        "constant",
-        "Rates within each phase: constant, or cosine decay to 1 %.",
-        choices=("constant", "cosine"),
     )
 
     def validate(self) -> None:

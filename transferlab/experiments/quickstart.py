@@ -10,10 +10,10 @@ from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.run_config import RunConfig
 from transferlab.config.strategy_config import StrategyConfig
-from transferlab.config.training_config import TrainingConfig
 from transferlab.experiments.experiment_result import ExperimentResult
 from transferlab.experiments.run_experiment import run_experiment
 from transferlab.experiments.strategy_from_config import strategy_from_config
+from transferlab.training.options import TrainingOptions
 
 __all__ = ["format_quickstart_table", "quickstart_configs", "run_quickstart"]
 
@@ -61,7 +61,7 @@ def quickstart_configs(
         pretrain_classes=() if weights else SOURCE,
         pretrain_epochs=1 if short else 2,
     )
-    training = TrainingConfig(batch_size=16, seed=seed, run_dir=run_dir)
+    training = TrainingOptions(batch_size=16, seed=seed, run_dir=run_dir)
     epochs = 20 if short else 40
     strategies = {
         "feature_extraction": StrategyConfig(kind="feature_extraction", epochs=epochs, learning_rate=3e-3),

@@ -55,16 +55,19 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     """
     splits, train, validation, test = prepare_data(config)
 
-    run_name = config.training.run_name or _default_run_name(config)
     started = time.perf_counter()
     build = builder_for(config, train, source_weights(config, splits.train, verbose))
-    trainer = _trainer(config, build, strategy_from_config(config.strategy), run_name, verbose)
+    trainer = Trainer(
+        build, strategy=strategy_from_config(config.strategy), options=config.training, verbose=verbose
+    )
     train_result = trainer.fit(train, validation, augment=_augmentation(config))
     train_seconds = time.perf_counter() - started
 
     report = ClassificationReport.evaluate(train_result.model, test)
     run_dir = Path(train_result.run_dir)
-    if trainer.run_ is None or trainer.run_.is_chief:
+    if train_result.reused:
+        logger.info("run %s had finished: its files are left as they are", run_dir)
+    elif trainer.run_ is None or trainer.run_.is_chief:
         config.save(run_dir / "config.toml")
         atomic_write_text(run_dir / "evaluation.json", report.to_json())
         _plots(report, test, train_result.rows, run_dir)
@@ -110,11 +113,6 @@ def _augmentation(config: RunConfig) -> Any:
     )
 
 
-def _default_run_name(config: RunConfig) -> str:
-    digest = hashlib.sha256(json.dumps(config.to_mapping(), sort_keys=True).encode()).hexdigest()
-    return f"{config.model.backbone}-{config.strategy.kind}-{digest[:8]}"
-
-
 def _pretrain_run_name(config: RunConfig) -> str:
     """Named after what the pretraining depends on, so runs that share it train it once."""
     data = config.data.to_mapping()
@@ -127,30 +125,6 @@ def _pretrain_run_name(config: RunConfig) -> str:
     return f"{config.model.backbone}-pretrain-{digest[:8]}"
 
 
-def _trainer(config: RunConfig, build: Any, strategy: Any, run_name: str, verbose: int | str) -> Trainer:
-    training = config.training
-    return Trainer(
-        build,
-        strategy=strategy,
-        distribution=training.distribution,
-        run_dir=training.run_dir,
-        run_name=run_name,
-        seed=training.seed,
-        schedule=config.strategy.schedule,
-        deterministic=training.deterministic,
-        precision=training.precision,
-        batch_size=training.batch_size,
-        feature_cache=training.feature_cache,
-        early_stopping=training.early_stopping or None,
-        reduce_lr_on_plateau=(
-            {"patience": training.reduce_lr_on_plateau, "factor": 0.1}
-            if training.reduce_lr_on_plateau
-            else None
-        ),
-        verbose=verbose,
-    )
-
-
 def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Path:
     """Trains the backbone from scratch on the source classes; returns its saved weights.
 
@@ -159,7 +133,7 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
     reused by every config that shares it.
     """
     name = _pretrain_run_name(config)
-    target = Path(config.training.run_dir) / name / "pretrained_backbone.weights.h5"
+    target = config.training.runs_path / name / "pretrained_backbone.weights.h5"
     if target.is_file():
         logger.info("reusing the pretrained backbone %s", target)
         return target
@@ -177,7 +151,12 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
         ),
     )
     build = builder_for(config, source, config.model.weights or None)
-    trainer = _trainer(source_config, build, strategy_from_config(source_config.strategy), name, verbose)
+    trainer = Trainer(
+        build,
+        strategy=strategy_from_config(source_config.strategy),
+        options=source_config.training.replace(run_name=name),
+        verbose=verbose,
+    )
     result = trainer.fit(source, augment=_augmentation(config))
     save_backbone(result.model.backbone, target)
     logger.info(

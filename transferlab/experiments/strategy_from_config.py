@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transferlab.config.strategy_config import StrategyConfig
-from transferlab.strategies import FeatureExtraction, FineTune, GradualUnfreeze, Strategy
+from transferlab.strategies import FeatureExtraction, FineTune, GradualUnfreeze, Scratch, Strategy
 
 __all__ = ["strategy_from_config"]
 
@@ -27,11 +27,7 @@ def strategy_from_config(config: StrategyConfig) -> Strategy:
     if config.kind == "feature_extraction":
         return FeatureExtraction(config.epochs, learning_rate=config.learning_rate)
     if config.kind == "scratch":
-        return FineTune(
-            config.warmup_epochs + config.epochs,
-            learning_rate=config.learning_rate,
-            batchnorm="train",
-        )
+        return Scratch(config.warmup_epochs + config.epochs, learning_rate=config.learning_rate)
     if config.kind == "gradual":
         gradual = GradualUnfreeze(
             config.epochs,

@@ -6,6 +6,8 @@ import dataclasses
 import weakref
 from typing import Any
 
+from transferlab._keras_compat import flatten_layers
+
 __all__: list[str] = []
 
 
@@ -23,7 +25,7 @@ _STATES: weakref.WeakKeyDictionary[Any, CompiledState] = weakref.WeakKeyDictiona
 
 def layer_flags(model: Any) -> dict[int, tuple[Any, bool]]:
     """``{id(layer): (layer, trainable)}`` for the model and every layer in it."""
-    return {id(layer): (layer, bool(layer.trainable)) for layer in model._flatten_layers()}
+    return {id(layer): (layer, bool(layer.trainable)) for layer in flatten_layers(model)}
 
 
 def record(model: Any) -> None:

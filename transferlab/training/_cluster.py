@@ -8,11 +8,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from transferlab.training.exact_backup import BackupPosition
+from transferlab.training.state import BackupPosition
 
 __all__ = ["agree_on_position", "common_position", "task_identity"]
 
-#: Positions each worker offers (its ExactBackup keeps as many).
+#: Positions each worker offers (its TrainingState keeps as many generations).
 MAX_CANDIDATES = 3
 
 

@@ -8,7 +8,10 @@ import tensorflow as tf
 
 from transferlab.errors import ConfigError, describe
 
-__all__ = ["DistributionInfo"]
+__all__ = ["LR_SCALINGS", "DistributionInfo"]
+
+#: Accepted values of a run's ``scale_learning_rate`` option.
+LR_SCALINGS = ("none", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +80,12 @@ class DistributionInfo:
             scaling: ``"linear"`` (rate x replicas, Goyal et al. 2017) or
                 ``"none"``.
         """
-        if scaling not in ("linear", "none"):
+        if scaling not in LR_SCALINGS:
             raise ConfigError(
                 describe(
                     "unknown learning-rate `scaling`",
                     received=f"scaling={scaling!r}",
-                    accepted="'linear', 'none'",
+                    accepted=", ".join(map(repr, LR_SCALINGS)),
                 )
             )
         return base_rate * self.num_replicas if scaling == "linear" else base_rate

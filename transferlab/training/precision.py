@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from transferlab.errors import ConfigError, describe
 
-__all__ = ["resolve_precision"]
+__all__ = ["PRECISIONS", "resolve_precision"]
 
-_ACCEPTED = ("float32", "bfloat16", "float16", "mixed")
+#: Accepted values of a run's ``precision`` option.
+PRECISIONS = ("float32", "bfloat16", "float16", "mixed")
 
 
 def resolve_precision(precision: str, *, has_gpu: bool | None = None) -> str:
@@ -31,12 +32,12 @@ def resolve_precision(precision: str, *, has_gpu: bool | None = None) -> str:
         >>> resolve_precision("mixed", has_gpu=False), resolve_precision("mixed", has_gpu=True)
         ('bfloat16', 'float16')
     """
-    if precision not in _ACCEPTED:
+    if precision not in PRECISIONS:
         raise ConfigError(
             describe(
                 "Unknown `precision`",
                 received=f"precision={precision!r}",
-                accepted=", ".join(map(repr, _ACCEPTED)),
+                accepted=", ".join(map(repr, PRECISIONS)),
                 fix="pass 'mixed' for bfloat16 on CPU and float16 on GPU",
             )
         )

@@ -21,6 +21,8 @@ class TrainResult:
         run_dir: The run folder.
         resumed_from: ``(phase, epoch, step)`` the run resumed from, or ``None``.
         feature_cache: Per phase name: ``"on"`` or why it was off.
+        reused: ``True`` when the run had finished before and its stored
+            result was returned without training.
 
     Example:
         >>> r = TrainResult(history={"loss": [1.0, 0.5]}, rows=[], model=None, run_dir=Path("."))
@@ -34,6 +36,7 @@ class TrainResult:
     run_dir: Path
     resumed_from: tuple[int, int, int] | None = None
     feature_cache: dict[str, str] = dataclasses.field(default_factory=dict)
+    reused: bool = False
 
     @property
     def epochs(self) -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,184 +15,147 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from transferlab._atomic import atomic_path
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
-from transferlab.errors import ConfigError, DataError, describe
-from transferlab.strategies import check_trainable_state, compile_phase
+from transferlab.errors import ConfigError, DataError, ResumeError, describe
+from transferlab.strategies import check_trainable_state, compile_phase, phase_learning_rates
+from transferlab.strategies.strategy import Strategy
 from transferlab.training._cluster import MAX_CANDIDATES, agree_on_position
 from transferlab.training.distribution import resolve_distribution
 from transferlab.training.distribution_info import DistributionInfo
-from transferlab.training.exact_backup import ExactBackup
 from transferlab.training.feature_cache import FeatureCache
+from transferlab.training.identity import (
+    RunIdentity,
+    arrays_digest,
+    describe_object,
+    model_description,
+    weights_digest,
+)
 from transferlab.training.metrics_logger import MetricsLogger
 from transferlab.training.multi_worker_patch import multi_worker_patch
+from transferlab.training.options import TrainingOptions
 from transferlab.training.precision import resolve_precision
 from transferlab.training.run_folder import RunFolder
+from transferlab.training.run_record import (
+    Checkpoints,
+    history_from_rows,
+    save_model,
+    summary_text,
+)
+from transferlab.training.state import BackupCallback, BackupPosition, LoadedBackup, TrainingState
 from transferlab.training.train_result import TrainResult
 
 __all__ = ["Trainer"]
 
 logger = logging.getLogger("transferlab.training")
 
-ModelSpec = Any  # a built keras.Model, or a callable returning one
+#: A built ``keras.Model``, or a callable (optionally taking ``precision=``) that builds one.
+ModelSpec = keras.Model | Callable[..., keras.Model]
+DistributionArg = str | Sequence[str] | tf.distribute.Strategy | None
+DataFn = Callable[[int, int], tf.data.Dataset]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What a run is, decided before its folder is touched."""
+
+    dist: tf.distribute.Strategy
+    dinfo: DistributionInfo
+    precision: str
+    model: keras.Model
+    phases: list[Any]
+    identity: RunIdentity
 
 
 class Trainer:
     """Trains a model through a strategy's phases, exactly resumable, into ``runs/<name>/``.
 
-    A thin layer over ``keras.Model.fit``. For each phase of ``strategy``:
-    set the trainable flags, compile with a fresh optimizer inside the
-    distribution scope, check the flags (:func:`check_trainable_state`), then
-    ``fit(initial_epoch=...)`` — with one continuous history, CSV/JSON metrics
-    and TensorBoard log over all phases.
+    A short loop over ``keras.Model.fit``. For each phase of ``strategy``: set
+    the trainable flags and compile with a fresh optimizer inside the
+    distribution scope (:func:`~transferlab.strategies.compile_phase`), check
+    the flags, then ``fit(initial_epoch=...)`` with one continuous history,
+    CSV/JSON metrics and TensorBoard log over all phases.
 
-    What it fixes in plain Keras:
+    **A run's identity.** Everything that shapes the result — the model's full
+    config, its initial weights (so a weights file or random weights of a seed),
+    the data, the strategy's phases, the options that change the numbers, the
+    optimizer, loss, metrics and augmentation, the replica count — is hashed
+    into a :class:`~transferlab.training.identity.RunIdentity`. The default run
+    name is ``<model>-<strategy>-<hash>``. The run folder stores it:
 
-    - **Exact resume**: the state is backed up every ``backup_every`` steps
-      (weights, optimizer, metrics, callbacks, phase, position) into the run
-      folder; a run killed (even with SIGKILL) and started again with the
-      same arguments continues in the right phase, at the right batch, and
-      with ``deterministic=True`` ends bit-identical to an uninterrupted run.
-      The data order of epoch ``e`` is a pure function of ``(seed, e)``.
-    - **Feature caching** (``feature_cache="auto"``): in a phase where the
-      backbone is frozen, without augmentation, BN training or random layers
-      in the backbone, the backbone's features are computed once and only
-      the head is trained on them. Where it is off, the reason is logged and
-      written to ``decisions.json``.
-    - **Mixed precision per run** (``precision="mixed"``: bfloat16 on CPU,
-      float16 on GPU) through the model builder; no global dtype policy is set.
-    - **Multi-worker** (``distribution="multi_worker"``, or ``"auto"`` with a
-      ``TF_CONFIG`` naming several workers; start the job with
-      ``transferlab launch``): ``fit`` runs inside
-      :func:`multi_worker_patch` (keras-team/keras#20585), each worker trains
-      on its share of every global batch of the same order (so the global
-      batches equal a one-device run's), only the chief writes the reports and the model,
-      each worker backs up into ``backup/<worker>/``, and after a crash all
-      workers resume from the newest backup position they all hold.
-    - ``steps_per_execution`` stays 1 (keras-team/keras#19246) and
-      ``jit_compile`` is off on CPU (slower there) unless asked for.
+    - the same identity again resumes an interrupted run exactly, or returns a
+      finished run's stored result without training (``result.reused``);
+    - another identity under the same name is refused with the differences
+      named, and nothing in the folder changes (``overwrite=True`` replaces it);
+    - a run folder is locked while a process trains in it.
 
-    ``deterministic=True`` calls ``keras.utils.set_random_seed(seed)`` and
-    ``tf.config.experimental.enable_op_determinism()``: both are
-    **process-global** and stay on after the call; they are only set when asked.
+    **Exact resume.** The training state (weights, optimizer, metric
+    accumulators, callback state including early stopping's, position) is
+    backed up every ``backup_every`` steps and at every epoch end, two
+    generations kept; a run killed (even with SIGKILL) and started again
+    continues at the right batch, restoring the state *before* anything derived
+    from the model (cached features) is computed. The data order of epoch ``e``
+    is a pure function of ``(seed, e)``.
+
+    **Seeds.** ``seed`` always fixes the initial weights (it calls
+    ``keras.utils.set_random_seed(seed)`` before building the model: Python's,
+    NumPy's and TensorFlow's global generators, process-wide), the data order
+    and the augmentation. ``deterministic=True`` also enables deterministic
+    kernels (``tf.config.experimental.enable_op_determinism()``, process-wide,
+    stays on), which bit-identical reruns need.
+
+    **Feature caching** (``feature_cache="auto"``): in a phase where the backbone
+    is frozen, without augmentation, BatchNorm training or random layers, the
+    backbone's features are computed once and only the head trains on them. The
+    reason it is off, where it is, goes to ``decisions.json``.
 
     Args:
-        model: A builder callable (called with no argument, or with
-            ``precision=`` when it takes that keyword, inside the distribution
-            scope) or an already built model (single device only).
-        strategy: A transferlab strategy (``FineTune(...)`` ...), with ``.phases(info)``.
-        distribution: ``"auto"``, ``"one_device"``, ``"mirrored"``,
-            ``"multi_worker"``, a list of device names (see
-            :func:`~transferlab.training.distribution.resolve_distribution`),
-            or a ``tf.distribute.Strategy``. It is created at the start of
-            :meth:`fit`, before any other TensorFlow work of the Trainer
-            (multi-worker needs that: create nothing with TensorFlow before).
-        run_dir: The folder holding runs.
-        run_name: The run's name; default: model name, strategy and a hash of
-            the configuration (so the same command finds its run again).
-        seed: Seed of the data order and augmentation (and of everything,
-            with ``deterministic=True``).
-        deterministic: Seed everything and enable op determinism (process-global).
-        precision: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"mixed"``.
-        batch_size: Examples per replica; the global batch is this times the replicas.
-        scale_learning_rate: ``"none"`` (default): the phases' rates as
-            given; ``"linear"``: every phase's rates times the replicas
-            (the rates were tuned for one replica's batch; Goyal et al. 2017).
-        worker_timeout: Seconds a multi-worker job waits for all its workers
-            at start-up before failing with ``WorkerTimeoutError``.
+        model: A builder callable (called inside the distribution scope, with
+            ``precision=`` when it takes that keyword) or a built model
+            (single device only).
+        strategy: A transferlab :class:`~transferlab.strategies.Strategy`
+            (``FineTune(...)`` ...).
+        options: The :class:`~transferlab.training.options.TrainingOptions`
+            (batch size, seed, precision, ...). Any option can also be given
+            as a keyword argument, e.g. ``Trainer(build, strategy=s, batch_size=32)``.
+        optimizer: A Keras optimizer name or instance: its learning rate (or
+            schedule) is the base rate the strategy's phases scale; every
+            other setting reaches each phase's fresh copy.
         loss: Passed to ``compile``.
         metrics: Passed to ``compile``.
-        optimizer: Optimizer name or template (a fresh copy per phase).
-        feature_cache: ``"auto"``, ``"off"`` or ``"disk"`` (also store the
-            features in the run folder).
-        early_stopping: ``None``, a patience (int) or ``EarlyStopping`` kwargs;
-            it ends the current phase (the next phase still runs).
-        reduce_lr_on_plateau: ``None``, a patience (int) or ``ReduceLROnPlateau`` kwargs.
-        steps_per_epoch: Batches per epoch; ``None``: the whole training set.
-        resume: Continue from the run folder's backup when there is one.
-        backup_every: Back up every this many steps (and at every epoch end).
-        jit_compile: ``"auto"`` (off on CPU), ``True`` or ``False``.
-        schedule: ``"constant"`` (each phase at its rates) or ``"cosine"``: within each
-            phase the rates decay along a cosine from the phase's rates to 1 % of them
-            (per-group factors kept; resumed runs continue the curve).
+        callbacks: Your Keras callbacks; they run in every phase. A callback
+            with ``get_state()``/``set_state(state)`` has its state backed up
+            and restored on resume.
+        distribution: A ``tf.distribute.Strategy`` or a list of device names;
+            a name (``"mirrored"`` ...) sets the ``distribution`` option.
         verbose: Keras' progress output (``"auto"``, 0, 1, 2).
+        **overrides: Options by name (see :class:`TrainingOptions`).
 
     Example:
         >>> Trainer(lambda: None, strategy=None, batch_size=0)
         Traceback (most recent call last):
         ...
-        transferlab.errors.ConfigError: `batch_size` must be a whole number >= 1 (per replica). Received: batch_size=0.
+        transferlab.errors.ConfigError: `training.batch_size` must be >= 1. Received: training.batch_size=0.
     """
 
     def __init__(
         self,
         model: ModelSpec,
         *,
-        strategy: Any,
-        distribution: Any = "auto",
-        run_dir: str | Path = "runs",
-        run_name: str | None = None,
-        seed: int = 0,
-        deterministic: bool = False,
-        precision: str = "float32",
-        batch_size: int = 64,
-        scale_learning_rate: str = "none",
-        worker_timeout: float = 120.0,
+        strategy: Strategy,
+        options: TrainingOptions | Mapping[str, Any] | None = None,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
         loss: Any = "sparse_categorical_crossentropy",
         metrics: Sequence[Any] = ("accuracy",),
-        optimizer: Any = "adam",
-        feature_cache: str = "auto",
-        early_stopping: int | dict[str, Any] | None = None,
-        reduce_lr_on_plateau: int | dict[str, Any] | None = None,
-        steps_per_epoch: int | None = None,
-        resume: bool = True,
-        backup_every: int | None = 50,
-        jit_compile: bool | str = "auto",
-        schedule: str = "constant",
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        distribution: DistributionArg = None,
         verbose: int | str = "auto",
+        **overrides: Any,
     ) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(
-                describe(
-                    "`batch_size` must be a whole number >= 1 (per replica)",
-                    received=f"batch_size={batch_size!r}",
-                )
-            )
-        if scale_learning_rate not in ("none", "linear"):
-            raise ConfigError(
-                describe(
-                    "Unknown `scale_learning_rate` mode",
-                    received=f"scale_learning_rate={scale_learning_rate!r}",
-                    accepted="'none', 'linear'",
-                )
-            )
-        if (
-            isinstance(worker_timeout, bool)
-            or not isinstance(worker_timeout, (int, float))
-            or not worker_timeout > 0
-        ):
-            raise ConfigError(
-                describe(
-                    "`worker_timeout` must be a number of seconds > 0",
-                    received=f"worker_timeout={worker_timeout!r}",
-                )
-            )
-        if feature_cache not in ("auto", "off", "disk"):
-            raise ConfigError(
-                describe(
-                    "Unknown `feature_cache` mode",
-                    received=f"feature_cache={feature_cache!r}",
-                    accepted="'auto', 'off', 'disk'",
-                )
-            )
-        if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
-            raise ConfigError(
-                describe(
-                    "`steps_per_epoch` must be a whole number >= 1, or None (the whole set)",
-                    received=f"steps_per_epoch={steps_per_epoch!r}",
-                )
-            )
+        if isinstance(distribution, str):
+            overrides["distribution"] = distribution
+            distribution = None
+        self.options = TrainingOptions.coerce(options, overrides)
         if not callable(model):
             raise ConfigError(
                 describe(
@@ -202,177 +164,126 @@ class Trainer:
                     fix="pass e.g. lambda: build_classifier('alexnet', 10)",
                 )
             )
-        for name, value in (
-            ("early_stopping", early_stopping),
-            ("reduce_lr_on_plateau", reduce_lr_on_plateau),
-        ):
-            if value is not None and not isinstance(value, (int, dict)):
+        if not callable(getattr(strategy, "phases", None)):
+            raise ConfigError(
+                describe(
+                    "`strategy` must be a transferlab strategy (an object with .phases(info))",
+                    received=f"strategy of type {type(strategy).__name__}",
+                    fix="pass e.g. FeatureExtraction(3) or FineTune(2, top=2)",
+                )
+            )
+        for callback in callbacks:
+            if not isinstance(callback, keras.callbacks.Callback):
                 raise ConfigError(
                     describe(
-                        f"`{name}` must be None, a patience (int) or a dict of Keras callback options",
-                        received=f"{name}={value!r}",
+                        "Every entry of `callbacks` must be a keras.callbacks.Callback",
+                        received=f"an entry of type {type(callback).__name__}",
                     )
                 )
         self.model_spec = model
         self.strategy = strategy
-        self.distribution = distribution
-        self.run_dir = Path(run_dir)
-        self.run_name = run_name
-        self.seed = int(seed)
-        self.deterministic = bool(deterministic)
-        # physical devices only: listing logical ones would start TensorFlow too early
-        has_gpu = bool(tf.config.list_physical_devices("GPU")) if precision == "mixed" else None
-        self.precision = resolve_precision(precision, has_gpu=has_gpu)
-        self.batch_size = batch_size
-        self.scale_learning_rate = scale_learning_rate
-        self.worker_timeout = float(worker_timeout)
+        self.optimizer = optimizer
         self.loss = loss
         self.metrics = list(metrics)
-        self.optimizer = optimizer
-        self.feature_cache = feature_cache
-        self.early_stopping = early_stopping
-        self.reduce_lr_on_plateau = reduce_lr_on_plateau
-        self.steps_per_epoch = steps_per_epoch
-        self.resume = resume
-        self.backup_every = backup_every
-        if schedule not in ("constant", "cosine"):
-            raise ConfigError(
-                describe(
-                    "Unknown learning-rate `schedule`",
-                    received=f"schedule={schedule!r}",
-                    accepted="'constant', 'cosine'",
-                )
-            )
-        self.schedule = schedule
-        self.jit_compile = jit_compile
+        self.callbacks = list(callbacks)
+        self.distribution = distribution
         self.verbose = verbose
         self.model_: keras.Model | None = None
         self.run_: RunFolder | None = None
         self.distribute_strategy_: tf.distribute.Strategy | None = None
 
     # Set-up ----------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        """The folder holding runs, with ``~`` and ``$VARS`` expanded."""
+        return self.options.runs_path
+
     def _resolve_distribution(self) -> tf.distribute.Strategy:
         spec = self.distribution
         if isinstance(spec, tf.distribute.Strategy):
             return spec
-        return resolve_distribution("auto" if spec is None else spec, timeout=self.worker_timeout)
+        return resolve_distribution(
+            self.options.distribution if spec is None else spec, timeout=self.options.worker_timeout
+        )
 
-    def _scaled_phases(self, phases: list[Any], replicas: int) -> list[Any]:
-        """The phases with their rates scaled for the global batch (``scale_learning_rate``)."""
-        if self.scale_learning_rate == "none" or replicas == 1:
-            return phases
-        factor = DistributionInfo(num_replicas=replicas).scaled_learning_rate(1.0, self.scale_learning_rate)
-        scaled = []
-        for phase in phases:
-            if not dataclasses.is_dataclass(phase) or isinstance(phase, type):
-                raise ConfigError(
-                    describe(
-                        "scale_learning_rate='linear' needs the strategy's phases to be "
-                        "transferlab Phase objects",
-                        received=f"a phase of type {type(phase).__name__}",
-                        fix="pass scale_learning_rate='none' and scale the rates yourself",
-                    )
-                )
-            rates: Any = phase  # a Phase
-            scaled.append(
-                dataclasses.replace(
-                    phase,
-                    learning_rate=rates.learning_rate * factor,  # type: ignore[call-arg]
-                    group_learning_rates={k: v * factor for k, v in rates.group_learning_rates.items()},
-                )
-            )
-        return scaled
-
-    def _build_model(self, scope_strategy: tf.distribute.Strategy) -> keras.Model:
+    def _build_model(self, dist: tf.distribute.Strategy, precision: str) -> keras.Model:
         spec = self.model_spec
         if isinstance(spec, keras.Model):
-            if scope_strategy is not tf.distribute.get_strategy() and scope_strategy.num_replicas_in_sync > 1:
+            if dist is not tf.distribute.get_strategy() and dist.num_replicas_in_sync > 1:
                 raise ConfigError(
                     describe(
                         "A model built outside the distribution scope cannot be trained under it "
                         "(Keras fails at the first update)",
-                        received=f"a built model {spec.name!r} with {type(scope_strategy).__name__}",
+                        received=f"a built model {spec.name!r} with {type(dist).__name__}",
                         fix="pass a builder instead, e.g. Trainer(lambda: build_classifier(...), ...)",
                     )
                 )
             have = getattr(spec, "precision", "float32")
-            if have != self.precision:
+            if have != precision:
                 raise ConfigError(
                     describe(
                         "The model was built with another precision than the Trainer's",
-                        received=f"model precision={have!r}, Trainer precision={self.precision!r}",
+                        received=f"model precision={have!r}, Trainer precision={precision!r}",
                         fix="build it with build_classifier(..., precision=...) or pass a builder "
                         "that takes `precision=`",
                     )
                 )
             return spec
         kwargs: dict[str, Any] = {}
-        params: Any
         try:
-            params = inspect.signature(spec).parameters
+            params: Mapping[str, inspect.Parameter] = inspect.signature(spec).parameters
         except (TypeError, ValueError):
             params = {}
         if "precision" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            kwargs["precision"] = self.precision
-        elif self.precision != "float32":
+            kwargs["precision"] = precision
+        elif precision != "float32":
             raise ConfigError(
                 describe(
-                    f"precision={self.precision!r} needs a model builder that takes `precision=`",
+                    f"precision={precision!r} needs a model builder that takes `precision=`",
                     received=f"builder {getattr(spec, '__name__', spec)!r}",
                     fix="pass e.g. lambda precision: build_classifier(..., precision=precision)",
                 )
             )
-        with scope_strategy.scope():
+        with dist.scope():
             model = spec(**kwargs)
         if not isinstance(model, keras.Model):
             raise ConfigError(
-                describe(
-                    "The model builder must return a keras.Model",
-                    received=f"{type(model).__name__}",
-                )
+                describe("The model builder must return a keras.Model", received=f"{type(model).__name__}")
             )
         return model
 
-    def _config(
+    def _identity(
         self,
         model: keras.Model,
-        phases: list[Any],
+        phases: Sequence[Any],
         train: LabeledImages,
         validation: LabeledImages | None,
-        augment: Any,
+        augment: keras.layers.Layer | None,
         replicas: int,
-    ) -> dict[str, Any]:
-        return {
-            "model": model.name,
-            "backbone": getattr(model, "backbone_name", None),
-            "num_params": int(model.count_params()),
-            "strategy": repr(self.strategy),
-            "phases": [_phase_dict(p) for p in phases],
-            "distribution": _strategy_name(self.distribute_strategy_),
-            "replicas": replicas,
-            "seed": self.seed,
-            "deterministic": self.deterministic,
-            "precision": self.precision,
-            "batch_size_per_replica": self.batch_size,
-            "global_batch_size": self.batch_size * replicas,
-            "scale_learning_rate": self.scale_learning_rate,
-            "loss": _describe_obj(self.loss),
-            "metrics": [_describe_obj(m) for m in self.metrics],
-            "optimizer": _describe_obj(self.optimizer),
-            "feature_cache": self.feature_cache,
-            "early_stopping": self.early_stopping,
-            "reduce_lr_on_plateau": self.reduce_lr_on_plateau,
-            "steps_per_epoch": self.steps_per_epoch,
-            "schedule": self.schedule,
-            "backup_every": self.backup_every,
-            "augment": _describe_obj(augment) if augment is not None else None,
-            "train": {
-                "examples": len(train),
-                "image_shape": list(train.image_shape),
-                "classes": list(train.class_names),
-            },
-            "validation": {"examples": len(validation)} if validation is not None else None,
-        }
+        precision: str,
+    ) -> RunIdentity:
+        def data(images: LabeledImages | None) -> Any:
+            if images is None:
+                return None
+            return {
+                "arrays": arrays_digest(images.images, images.labels),
+                "class_names": list(images.class_names),
+            }
+
+        return RunIdentity.from_components(
+            {
+                "model": model_description(model),
+                "initial_weights": weights_digest(model),
+                "data": {"train": data(train), "validation": data(validation)},
+                "strategy": [_phase_dict(p) for p in phases],
+                "options": {**self.options.identity_options(), "precision": precision},
+                "optimizer": describe_object(self.optimizer),
+                "loss": describe_object(self.loss),
+                "metrics": [describe_object(m) for m in self.metrics],
+                "augment": describe_object(augment) if augment is not None else None,
+                "replicas": replicas,
+            }
+        )
 
     # Training --------------------------------------------------------------
     def fit(
@@ -382,7 +293,7 @@ class Trainer:
         *,
         augment: keras.layers.Layer | None = None,
     ) -> TrainResult:
-        """Trains every phase (resuming from the run folder's backup if there is one).
+        """Trains every phase (resuming the run's backup if there is one).
 
         Args:
             train: Training examples (raw pixels; the model adapts them).
@@ -391,79 +302,157 @@ class Trainer:
                 on the fly to training batches.
 
         Returns:
-            A :class:`TrainResult` (history over all phases, the model, the run folder).
+            A :class:`TrainResult` (history over all phases, the model, the run
+            folder). For a run that had already finished, its stored result
+            (``reused=True``), without training.
+
+        Raises:
+            RunConflictError: The run folder holds another run (names what differs).
+            RunLockedError: Another process trains in the run folder.
+            ResumeError: The backup does not fit the run.
         """
-        if not isinstance(train, LabeledImages):
-            raise DataError(
-                describe(
-                    "`train` must be a transferlab LabeledImages",
-                    received=f"train of type {type(train).__name__}",
-                    fix="wrap arrays as LabeledImages(images, labels, class_names)",
-                )
-            )
-        if validation is not None and not isinstance(validation, LabeledImages):
-            raise DataError(
-                describe(
-                    "`validation` must be a transferlab LabeledImages or None",
-                    received=f"validation of type {type(validation).__name__}",
-                )
-            )
         started = time.perf_counter()
+        plan = self._plan(train, validation, augment)
+        options, dinfo = self.options, plan.dinfo
+        worker = f"{dinfo.task_type}{dinfo.task_index}" if dinfo.task_type else "chief"
+        name = options.run_name or _default_name(plan.model, self.strategy, plan.identity)
+        run = RunFolder(self.run_dir, name, is_chief=dinfo.is_chief, worker=worker)
+        status = run.claim(plan.identity, overwrite=options.overwrite)
+        self.run_ = run
+        try:
+            if status == "finished":
+                return self._stored_result(run, plan.dist)
+            return self._train(run, plan, train, validation, augment, started)
+        finally:
+            run.release()
+
+    def identity(
+        self,
+        train: LabeledImages,
+        validation: LabeledImages | None = None,
+        *,
+        augment: keras.layers.Layer | None = None,
+    ) -> RunIdentity:
+        """The identity the run of :meth:`fit` with these arguments would have (nothing is trained).
+
+        It builds the model (seeded) to read its config and initial weights.
+        """
+        return self._plan(train, validation, augment).identity
+
+    def _plan(
+        self,
+        train: LabeledImages,
+        validation: LabeledImages | None,
+        augment: keras.layers.Layer | None,
+    ) -> _Plan:
+        """Distribution, seeded model, phases and identity: everything before the run folder."""
+        _check_data("train", train, required=True)
+        _check_data("validation", validation, required=False)
+        options = self.options
         # First: a multi-worker strategy must exist before any other TensorFlow work.
         dist = self._resolve_distribution()
         self.distribute_strategy_ = dist
-        if self.deterministic:
-            # Process-global, on request only (documented in the class docstring).
-            keras.utils.set_random_seed(self.seed)
-            tf.config.experimental.enable_op_determinism()
         dinfo = DistributionInfo.from_strategy(dist)
-        model = self._build_model(dist)
+        has_gpu = bool(tf.config.list_physical_devices("GPU")) if options.precision == "mixed" else None
+        precision = resolve_precision(options.precision, has_gpu=has_gpu)
+        keras.utils.set_random_seed(options.seed)  # the initial weights, every time (documented)
+        if options.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        model = self._build_model(dist, precision)
         self.model_ = model
-        info = getattr(model, "backbone_info", None)
+        phases = list(self.strategy.phases(getattr(model, "backbone_info", None)))
         replicas = int(dinfo.num_replicas)
-        phases = self._scaled_phases(list(self.strategy.phases(info)), replicas)
-        workers = dinfo.num_workers
-        is_chief = dinfo.is_chief
-        worker = f"{dinfo.task_type}{dinfo.task_index}" if dinfo.task_type else "chief"
-        config = self._config(model, phases, train, validation, augment, replicas)
-        name = self.run_name or _default_name(model, self.strategy, config)
-        run = RunFolder(self.run_dir, name, is_chief=is_chief, worker=worker)
-        self.run_ = run
-        backup = ExactBackup(
-            run.backup_dir, every_steps=self.backup_every, keep=MAX_CANDIDATES if workers > 1 else 1
+        identity = self._identity(model, phases, train, validation, augment, replicas, precision)
+        # checked before the run folder is touched: nothing is written for a run that cannot start
+        pipe = dict(batch_size=options.batch_size * replicas, seed=options.seed, num_replicas=replicas)
+        _steps_per_epoch(train, pipe, options.steps_per_epoch)
+        return _Plan(dist, dinfo, precision, model, phases, identity)
+
+    def _stored_result(self, run: RunFolder, dist: tf.distribute.Strategy) -> TrainResult:
+        logger.warning(
+            "Run %s has finished already: returning its stored result without training "
+            "(pass overwrite=True, or --overwrite, to train it again)",
+            run.path,
         )
-        if not self.resume:
-            backup.clear()
-        # Every worker offers its backed-up positions; all resume from the newest common one.
-        position = agree_on_position(dist, backup.positions(), workers)
-        backup.use(position)
-        if position is not None:
-            logger.info(
-                "Resuming run %s from phase %d, epoch %d, step %d",
-                name,
-                position.phase,
-                position.epoch,
-                position.step,
-            )
-        run.write_json("config.json", config)
-        run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
+        import transferlab.backbones
+        import transferlab.strategies  # noqa: F401
+
+        with dist.scope(), warnings.catch_warnings():
+            # a model whose last phase trained its head on cached features was saved with
+            # an unbuilt optimizer: Keras warns that it skips its (absent) variables
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = keras.saving.load_model(str(run.model_path))
+        self.model_ = model
+        rows = run.read_metrics()
+        return TrainResult(
+            history=history_from_rows(rows),
+            rows=rows,
+            model=model,
+            run_dir=run.path,
+            feature_cache=dict((run.read_json("decisions.json") or {}).get("feature_cache", {})),
+            reused=True,
+        )
+
+    def _train(
+        self,
+        run: RunFolder,
+        plan: _Plan,
+        train: LabeledImages,
+        validation: LabeledImages | None,
+        augment: keras.layers.Layer | None,
+        started: float,
+    ) -> TrainResult:
+        options = self.options
+        dist, dinfo, precision, model = plan.dist, plan.dinfo, plan.precision, plan.model
+        phases, identity = plan.phases, plan.identity
+        replicas, workers, is_chief = int(dinfo.num_replicas), dinfo.num_workers, dinfo.is_chief
 
         # Every worker builds the same pipeline of GLOBAL batches; tf.distribute splits
         # each one over all replicas and gives each worker its share (auto-shard DATA).
-        # So the global batches are exactly a one-device run's (augmentation included).
-        batch = self.batch_size * replicas
-        pipe: dict[str, Any] = dict(batch_size=batch, seed=self.seed, num_replicas=replicas)
-        natural = len(make_pipeline(train, **pipe))
-        steps = self.steps_per_epoch or natural
-        if steps > natural:
-            raise ConfigError(
-                describe(
-                    "`steps_per_epoch` is larger than the batches of one epoch",
-                    received=f"steps_per_epoch={steps}, {natural} batches of {batch}",
-                    fix=f"pass at most {natural}, or None",
-                )
+        batch = options.batch_size * replicas
+        pipe: dict[str, Any] = dict(batch_size=batch, seed=options.seed, num_replicas=replicas)
+        steps = _steps_per_epoch(train, pipe, options.steps_per_epoch)
+        bounds = _phase_bounds(phases)
+
+        # The state is restored before anything derived from the model is computed.
+        state = TrainingState(
+            run.backup_dir,
+            identity=identity.digest,
+            every_steps=options.backup_every or None,
+            keep=MAX_CANDIDATES if workers > 1 else 2,
+        )
+        if not options.resume:
+            state.clear()
+        position = agree_on_position(dist, state.positions(), workers)
+        loaded = state.load(position) if position is not None else None
+        decisions: dict[str, Any] = {
+            "precision": precision,
+            "feature_cache": {},
+            "learning_rates": {},
+            "data_order": "a pure function of (seed, epoch): exact mid-epoch resume",
+        }
+        if loaded is not None:
+            _check_position(loaded.position, bounds, steps, run)
+            loaded.restore_variables(model)
+            logger.warning(
+                "Resuming run %s from phase %d, epoch %d, step %d",
+                run.name,
+                loaded.position.phase,
+                loaded.position.epoch,
+                loaded.position.step,
             )
-        val_ds = _for_workers(make_pipeline(validation, **pipe), workers) if validation is not None else None
+            decisions["resumed_from"] = dataclasses.asdict(loaded.position)
+            if state.fallback:
+                decisions["backup_fallback"] = state.fallback
+        config = self._config(model, phases, train, validation, augment, replicas, precision, identity)
+        run.write_json("config.json", config)
+        run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
+
+        val_ds = (
+            _for_workers(make_pipeline(validation, evaluation=True, **pipe), workers)
+            if validation is not None
+            else None
+        )
 
         def image_data(epoch: int, skip: int) -> tf.data.Dataset:
             return _for_workers(
@@ -471,42 +460,50 @@ class Trainer:
                 workers,
             )
 
-        cache = FeatureCache(run.path / "feature_cache" if self.feature_cache == "disk" else None)
-        metrics_logger = MetricsLogger(run, start_epoch=position.epoch if position else 0)
-        decisions: dict[str, Any] = {"precision": self.precision, "feature_cache": {}}
+        cache = FeatureCache(run.path / "feature_cache" if options.feature_cache == "disk" else None)
+        resume_epoch = loaded.position.epoch if loaded is not None else 0
+        metrics_logger = MetricsLogger(run, start_epoch=resume_epoch)
         monitor = "val_loss" if validation is not None else "loss"
-        jit = self.jit_compile
-        if jit == "auto":
-            jit = False if not tf.config.list_logical_devices("GPU") else "auto"
+        jit: bool | str = {"on": True, "off": False}.get(options.jit_compile, "auto")
+        if jit == "auto" and not tf.config.list_logical_devices("GPU"):
+            jit = False
+        rate_scale = float(replicas) if options.scale_learning_rate == "linear" else 1.0
 
-        epoch = 0
         for index, phase in enumerate(phases):
-            end = epoch + phase.epochs
-            if position is not None and position.phase > index:
-                epoch = end
+            first, end = bounds[index]
+            here = loaded if loaded is not None and loaded.position.phase == index else None
+            if loaded is not None and loaded.position.phase > index:
                 continue
+            rate_options: dict[str, Any] = dict(
+                schedule=options.schedule, decay_steps=max(1, phase.epochs * steps), rate_scale=rate_scale
+            )
             with dist.scope():
                 compile_phase(
                     model,
                     phase,
                     loss=self.loss,
                     metrics=list(self.metrics),
-                    optimizer=self._phase_optimizer(phase, steps),
+                    optimizer=self.optimizer,
                     jit_compile=jit,
                     steps_per_execution=1,
+                    **rate_options,
                 )
             check_trainable_state(model)
+            rates = phase_learning_rates(
+                getattr(model, "backbone_info", None), phase, self.optimizer, **rate_options
+            )
+            decisions["learning_rates"][phase.name] = rates.as_dict()
+            decisions.setdefault("notes", []).extend(rates.notes)  # build_optimizer logged them
             reasons = (
                 ["feature_cache='off'"]
-                if self.feature_cache == "off"
+                if options.feature_cache == "off"
                 else FeatureCache.reasons_off(model, augment=augment)
             )
             fit_model: keras.Model = model
-            data_fn: Callable[[int, int], tf.data.Dataset] = image_data
-            validation_data: tf.data.Dataset | None = val_ds
+            data_fn: DataFn = image_data
+            validation_data = val_ds
             if not reasons:
                 decisions["feature_cache"][phase.name] = "on"
-                logger.info("Phase %r: feature cache on (backbone frozen, no augmentation)", phase.name)
                 fit_model = model.head
                 with dist.scope():
                     fit_model.compile(
@@ -516,50 +513,44 @@ class Trainer:
                         jit_compile=jit,
                         steps_per_execution=1,
                     )
-                data_fn, validation_data = self._feature_data(cache, model, train, validation, pipe, workers)
+                data_fn, validation_data = _feature_data(cache, model, train, validation, pipe, workers)
             else:
                 decisions["feature_cache"][phase.name] = "off: " + "; ".join(reasons)
-                logger.info("Phase %r: feature cache off: %s", phase.name, "; ".join(reasons))
+            logger.info("Phase %r: feature cache %s", phase.name, decisions["feature_cache"][phase.name])
             run.write_json("decisions.json", decisions)
             metrics_logger.phase = phase.name
-            callbacks = self._callbacks(run, metrics_logger, model, monitor, is_chief)
-            with multi_worker_patch(dist):
-                backup.fit_phase(
-                    fit_model,
-                    data_fn,
-                    phase=index,
-                    initial_epoch=epoch,
-                    epochs=end,
-                    steps_per_epoch=steps,
-                    callbacks=callbacks,
-                    validation_data=validation_data,
-                    verbose=self.verbose,
-                    state_model=model,
-                )
-            backup.end_phase(model, index, end)
-            epoch = end
+            self._fit_phase(
+                state, here, index, fit_model, model, data_fn, validation_data,
+                first=first, end=end, steps=steps, run=run, metrics_logger=metrics_logger,
+                monitor=monitor, is_chief=is_chief, dist=dist,
+            )  # fmt: skip
+            state.save(model, BackupPosition(index + 1, end, 0), optimizer=False, variables_model=model)
 
         if is_chief:
-            _save_model_atomically(model, run.model_path)
+            save_model(model, run.model_path)
         rows = metrics_logger.rows
-        history: dict[str, list[float]] = {}
-        for row in rows:
-            for key, value in row.items():
-                if key not in ("epoch", "phase", "seconds") and isinstance(value, (int, float)):
-                    history.setdefault(key, []).append(float(value))
-        resumed = (position.phase, position.epoch, position.step) if position else None
+        resumed = dataclasses.astuple(loaded.position) if loaded is not None else None
         run.write_text(
             "summary.md",
-            _summary(name, config, rows, decisions, resumed, time.perf_counter() - started, monitor),
+            summary_text(
+                run.name,
+                config,
+                rows,
+                decisions,
+                resumed=resumed,
+                seconds=time.perf_counter() - started,
+                monitor=monitor,
+            ),
         )
-        backup.clear()
+        run.finish()
+        state.clear()
         run.clear_backup()
         try:
             run.backup_dir.parent.rmdir()  # "backup/" once the last worker's folder is gone
         except OSError:
             pass
         return TrainResult(
-            history=history,
+            history=history_from_rows(rows),
             rows=rows,
             model=model,
             run_dir=run.path,
@@ -567,78 +558,155 @@ class Trainer:
             feature_cache=dict(decisions["feature_cache"]),
         )
 
-    def _feature_data(
+    def _fit_phase(
         self,
-        cache: FeatureCache,
-        model: Any,
-        train: LabeledImages,
-        validation: LabeledImages | None,
-        pipe: dict[str, Any],
-        workers: int = 1,
-    ) -> tuple[Callable[[int, int], tf.data.Dataset], tf.data.Dataset | None]:
-        """Pipelines over cached features, in exactly the order of the image pipeline."""
-        feats = cache.features(model, train)
-        dtype = feats.dtype
+        state: TrainingState,
+        loaded: LoadedBackup | None,
+        index: int,
+        fit_model: keras.Model,
+        model: keras.Model,
+        data_fn: DataFn,
+        validation_data: tf.data.Dataset | None,
+        *,
+        first: int,
+        end: int,
+        steps: int,
+        run: RunFolder,
+        metrics_logger: MetricsLogger,
+        monitor: str,
+        is_chief: bool,
+        dist: tf.distribute.Strategy,
+    ) -> None:
+        """One phase: the rest of an interrupted epoch as one ``fit``, the other epochs as another."""
+        epoch, skip = first, 0
+        if loaded is not None:
+            if loaded.stopped:
+                logger.info("Phase %r was ended by early stopping before the restart", fit_model.name)
+                return
+            epoch, skip = loaded.position.epoch, loaded.position.step
+            loaded.restore_optimizer(fit_model)
+        callbacks = self._callbacks(run, metrics_logger, model, monitor, is_chief)
+        if loaded is not None:
+            loaded.restore_callbacks(callbacks)
 
-        def as_images(features: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> LabeledImages:
-            # (N, D) features as (N, 1, D) "images": make_pipeline then orders them
-            # exactly as it orders the images (same seed, epoch, batch, replicas).
-            return LabeledImages(features.astype("float32")[:, None, :], labels, names)
+        def run_fit(dataset: tf.data.Dataset, start: int, stop: int, per_epoch: int, offset: int) -> bool:
+            backup = BackupCallback(
+                state,
+                phase=index,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                step_offset=offset,
+                variables_model=model,
+                restore=loaded if offset else None,
+            )
+            with multi_worker_patch(dist):
+                fit_model.fit(
+                    dataset,
+                    initial_epoch=start,
+                    epochs=stop,
+                    steps_per_epoch=per_epoch,
+                    callbacks=[*callbacks, backup],
+                    validation_data=validation_data,
+                    verbose=self.verbose,
+                    shuffle=False,
+                )
+            return backup.stopped
 
-        def flatten(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return tf.cast(tf.reshape(x, (-1, feats.shape[-1])), dtype), y
-
-        train_f = as_images(feats, train.labels, train.class_names)
-
-        def data_fn(epoch: int, skip: int) -> tf.data.Dataset:
-            ds = make_pipeline(train_f, shuffle=True, epoch=epoch, skip_batches=skip, **pipe).map(flatten)
-            return _for_workers(ds, workers)
-
-        val = None
-        if validation is not None:
-            val_f = as_images(cache.features(model, validation), validation.labels, validation.class_names)
-            val = _for_workers(make_pipeline(val_f, **pipe).map(flatten), workers)
-        return data_fn, val
+        if skip > 0 and epoch < end:
+            assert loaded is not None  # skip > 0 only when resuming
+            # Keras builds the compiled metrics lazily: build them (from one batch's shapes)
+            # and put the interrupted epoch's accumulators back.
+            loaded.restore_metrics(fit_model, next(iter(data_fn(epoch, skip))))
+            remaining = steps - skip
+            stopped = run_fit(data_fn(epoch, skip).take(remaining), epoch, epoch + 1, remaining, skip)
+            epoch += 1
+            if stopped:
+                return
+        if epoch < end:
+            dataset = data_fn(epoch, 0).take(steps)
+            for later in range(epoch + 1, end):
+                dataset = dataset.concatenate(data_fn(later, 0).take(steps))
+            run_fit(dataset, epoch, end, steps, 0)
 
     def _callbacks(
-        self, run: RunFolder, metrics_logger: MetricsLogger, model: keras.Model, monitor: str, is_chief: bool
+        self,
+        run: RunFolder,
+        metrics_logger: MetricsLogger,
+        model: keras.Model,
+        monitor: str,
+        is_chief: bool,
     ) -> list[keras.callbacks.Callback]:
         callbacks: list[keras.callbacks.Callback] = []
         if is_chief:
             callbacks.append(metrics_logger)
-            callbacks.append(_Checkpoints(run, model, monitor, metrics_logger))
+            callbacks.append(Checkpoints(run, model, monitor, metrics_logger))
             if _has_tensorboard():
                 callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False))
-        for value, cls in (
-            (self.early_stopping, keras.callbacks.EarlyStopping),
-            (self.reduce_lr_on_plateau, keras.callbacks.ReduceLROnPlateau),
-        ):
-            if value is not None:
-                kwargs: dict[str, Any] = {"patience": value} if isinstance(value, int) else dict(value)
-                kwargs.setdefault("monitor", monitor)
-                callbacks.append(cls(**kwargs))
+        if self.options.early_stopping:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor=monitor, patience=self.options.early_stopping)
+            )
+        if self.options.reduce_lr_on_plateau:
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, patience=self.options.reduce_lr_on_plateau, factor=0.1
+                )
+            )
+        callbacks.extend(self.callbacks)
         return callbacks
 
-    def _phase_optimizer(self, phase: Any, steps_per_epoch: int) -> Any:
-        """The optimizer template of a phase: ``self.optimizer``, with a cosine schedule if asked."""
-        if self.schedule == "constant":
-            return self.optimizer
-        template = keras.optimizers.get(self.optimizer)
-        config = template.get_config()
-        config["learning_rate"] = keras.optimizers.schedules.CosineDecay(
-            phase.learning_rate, decay_steps=max(1, phase.epochs * steps_per_epoch), alpha=0.01
-        )
-        return type(template).from_config(config)
+    def _config(
+        self,
+        model: keras.Model,
+        phases: Sequence[Any],
+        train: LabeledImages,
+        validation: LabeledImages | None,
+        augment: keras.layers.Layer | None,
+        replicas: int,
+        precision: str,
+        identity: RunIdentity,
+    ) -> dict[str, Any]:
+        return {
+            "identity": identity.digest,
+            "model": model.name,
+            "backbone": getattr(model, "backbone_name", None),
+            "num_params": int(model.count_params()),
+            "strategy": repr(self.strategy),
+            "phases": [_phase_dict(p) for p in phases],
+            "distribution": _strategy_name(self.distribute_strategy_),
+            "replicas": replicas,
+            "precision": precision,
+            "global_batch_size": self.options.batch_size * replicas,
+            "options": self.options.to_mapping(),
+            "loss": describe_object(self.loss),
+            "metrics": [describe_object(m) for m in self.metrics],
+            "optimizer": describe_object(self.optimizer),
+            "callbacks": [type(c).__name__ for c in self.callbacks],
+            "augment": describe_object(augment) if augment is not None else None,
+            "train": {
+                "examples": len(train),
+                "image_shape": list(train.image_shape),
+                "classes": list(train.class_names),
+            },
+            "validation": {"examples": len(validation)} if validation is not None else None,
+        }
 
     def evaluate(self, test: LabeledImages) -> dict[str, float]:
-        """Evaluates the trained model on ``test`` (raw pixels); also written to the run folder."""
+        """Evaluates the trained model on every example of ``test`` (raw pixels).
+
+        Every example counts once, under any number of replicas. The result is
+        also written to the run folder (``test_metrics.json``).
+        """
         if self.model_ is None or self.distribute_strategy_ is None:
             raise ConfigError(describe("`evaluate` needs a trained model", fix="call fit() first"))
+        _check_data("test", test, required=True)
         dist = self.distribute_strategy_
         dinfo = DistributionInfo.from_strategy(dist)
         replicas = dinfo.num_replicas
         ds = _for_workers(
-            make_pipeline(test, batch_size=self.batch_size * replicas, num_replicas=replicas),
+            make_pipeline(
+                test, batch_size=self.options.batch_size * replicas, num_replicas=replicas, evaluation=True
+            ),
             dinfo.num_workers,
         )
         with multi_worker_patch(dist):
@@ -649,33 +717,101 @@ class Trainer:
         return result
 
 
-class _Checkpoints(keras.callbacks.Callback):
-    """``checkpoints/last.weights.h5`` every epoch and ``best.weights.h5`` on improvement, atomically."""
-
-    def __init__(self, run: RunFolder, model: keras.Model, monitor: str, history: MetricsLogger) -> None:
-        super().__init__()
-        self.run, self.target, self.monitor, self.history = run, model, monitor, history
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        _save_weights_atomically(self.target, self.run.checkpoints_dir / "last.weights.h5")
-        if self.monitor not in logs:
-            return
-        earlier = [
-            r[self.monitor] for r in self.history.rows if int(r["epoch"]) < epoch + 1 and self.monitor in r
-        ]
-        if not earlier or float(logs[self.monitor]) < min(earlier):
-            _save_weights_atomically(self.target, self.run.checkpoints_dir / "best.weights.h5")
+def _steps_per_epoch(train: LabeledImages, pipe: Mapping[str, Any], steps_per_epoch: int) -> int:
+    """The batches of one epoch: ``steps_per_epoch`` if set (and possible), else the whole set."""
+    natural = len(make_pipeline(train, **pipe))
+    steps = steps_per_epoch or natural
+    if steps > natural:
+        raise ConfigError(
+            describe(
+                "`training.steps_per_epoch` is larger than the batches of one epoch",
+                received=f"steps_per_epoch={steps}, {natural} batches of {pipe['batch_size']}",
+                fix=f"pass at most {natural}, or 0 (the whole set)",
+            )
+        )
+    return steps
 
 
-def _save_weights_atomically(model: keras.Model, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        model.save_weights(str(tmp))
+def _check_data(name: str, data: object, *, required: bool) -> None:
+    if data is None and not required:
+        return
+    if not isinstance(data, LabeledImages):
+        raise DataError(
+            describe(
+                f"`{name}` must be a transferlab LabeledImages" + ("" if required else " or None"),
+                received=f"{name} of type {type(data).__name__}",
+                fix="wrap arrays as LabeledImages(images, labels, class_names)",
+            )
+        )
 
 
-def _save_model_atomically(model: keras.Model, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        model.save(str(tmp))
+def _phase_bounds(phases: Sequence[Any]) -> list[tuple[int, int]]:
+    """``(first epoch, end epoch)`` of each phase, counted over the whole run."""
+    bounds, epoch = [], 0
+    for phase in phases:
+        bounds.append((epoch, epoch + int(phase.epochs)))
+        epoch += int(phase.epochs)
+    return bounds
+
+
+def _check_position(
+    position: BackupPosition, bounds: Sequence[tuple[int, int]], steps: int, run: RunFolder
+) -> None:
+    """A backup's position must lie inside this run's plan of phases, epochs and steps."""
+    total = bounds[-1][1] if bounds else 0
+    if position.phase == len(bounds):
+        fits = position.epoch == total and position.step == 0
+    elif 0 <= position.phase < len(bounds):
+        first, end = bounds[position.phase]
+        fits = first <= position.epoch <= end and 0 <= position.step < steps
+        fits = fits and not (position.epoch == end and position.step > 0)
+    else:
+        fits = False
+    if not fits:
+        plan = ", ".join(f"phase {i}: epochs {a}-{b - 1}" for i, (a, b) in enumerate(bounds))
+        raise ResumeError(
+            describe(
+                "The run's backup stands at a position outside this run's plan",
+                received=f"phase {position.phase}, epoch {position.epoch}, step {position.step} "
+                f"in {run.backup_dir}",
+                accepted=f"{plan}; {steps} steps per epoch",
+                fix="start the run afresh with resume=False (--no-resume), or overwrite=True (--overwrite)",
+            )
+        )
+
+
+def _feature_data(
+    cache: FeatureCache,
+    model: Any,
+    train: LabeledImages,
+    validation: LabeledImages | None,
+    pipe: Mapping[str, Any],
+    workers: int,
+) -> tuple[DataFn, tf.data.Dataset | None]:
+    """Pipelines over cached features, in exactly the order of the image pipeline."""
+    features = cache.features(model, train)
+    dtype = features.dtype
+    width = features.shape[-1]
+
+    def as_images(values: np.ndarray, data: LabeledImages) -> LabeledImages:
+        # (N, D) features as (N, 1, D) "images": make_pipeline then orders them
+        # exactly as it orders the images (same seed, epoch, batch, replicas).
+        return LabeledImages(values.astype("float32")[:, None, :], data.labels, data.class_names)
+
+    def flatten(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.cast(tf.reshape(x, (-1, width)), dtype), y
+
+    train_features = as_images(features, train)
+
+    def data_fn(epoch: int, skip: int) -> tf.data.Dataset:
+        ds = make_pipeline(train_features, shuffle=True, epoch=epoch, skip_batches=skip, **pipe).map(flatten)
+        return _for_workers(ds, workers)
+
+    val = None
+    if validation is not None:
+        val_features = as_images(cache.features(model, validation), validation)
+        val = _for_workers(make_pipeline(val_features, evaluation=True, **pipe).map(flatten), workers)
+    return data_fn, val
 
 
 def _has_tensorboard() -> bool:
@@ -687,7 +823,7 @@ def _has_tensorboard() -> bool:
     return found
 
 
-def _strategy_name(dist: Any) -> str:
+def _strategy_name(dist: object) -> str:
     """The public name (TF's multi-worker class is ``CollectiveAllReduceStrategy``)."""
     if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
         return "MultiWorkerMirroredStrategy"
@@ -698,10 +834,9 @@ def _for_workers(ds: tf.data.Dataset, workers: int) -> tf.data.Dataset:
     """Under several workers: each takes its share of every global batch (auto-shard DATA).
 
     ``tf.distribute`` treats a dataset's batches as global under a multi-worker
-    strategy and rebatches them per replica whatever the sharding, so
-    per-worker batches (``make_pipeline(shard=...)``) would make the global
-    batch too small; sharding by DATA after that rebatch gives each worker
-    exactly its replicas' part of the one-device run's batch.
+    strategy and rebatches them per replica whatever the sharding, so sharding
+    by DATA after that rebatch gives each worker exactly its replicas' part of
+    the one-device run's batch.
     """
     if workers <= 1:
         return ds
@@ -712,92 +847,15 @@ def _for_workers(ds: tf.data.Dataset, workers: int) -> tf.data.Dataset:
 
 def _phase_dict(phase: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(phase) and not isinstance(phase, type):
-        d = {f.name: getattr(phase, f.name) for f in dataclasses.fields(phase)}
-        p: Any = phase
-        d["group_learning_rates"] = dict(p.group_learning_rates)
-        d["batchnorm"] = getattr(p.batchnorm, "value", str(p.batchnorm))
-        d["trainable_groups"] = list(p.trainable_groups)
-        return d
+        out = {f.name: getattr(phase, f.name) for f in dataclasses.fields(phase)}
+        out["group_learning_rates"] = dict(out.get("group_learning_rates") or {})
+        out["batchnorm"] = getattr(out.get("batchnorm"), "value", str(out.get("batchnorm")))
+        out["trainable_groups"] = list(out.get("trainable_groups") or ())
+        return out
     return {"repr": repr(phase)}
 
 
-def _describe_obj(obj: Any) -> Any:
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    get_config = getattr(obj, "get_config", None)
-    if callable(get_config):
-        try:
-            return {"class": type(obj).__name__, "config": json.loads(json.dumps(get_config(), default=str))}
-        except Exception:
-            pass
-    return repr(obj)
-
-
-def _default_name(model: keras.Model, strategy: Any, config: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    kind = type(strategy).__name__.lower() if strategy is not None else "run"
+def _default_name(model: keras.Model, strategy: object, identity: RunIdentity) -> str:
+    kind = type(strategy).__name__.lower()
     stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in model.name)
-    return f"{stem}-{kind}-{digest}"
-
-
-def _summary(
-    name: str,
-    config: dict[str, Any],
-    rows: list[dict[str, Any]],
-    decisions: dict[str, Any],
-    resumed: tuple[int, int, int] | None,
-    seconds: float,
-    monitor: str,
-) -> str:
-    lines = [f"# Run `{name}`", ""]
-    lines.append(
-        f"- Model: `{config['model']}` (backbone `{config['backbone']}`, {config['num_params']:,} parameters)"
-    )
-    lines.append(f"- Strategy: `{config['strategy']}`")
-    lines.append(
-        f"- Distribution: {config['distribution']} with {config['replicas']} replica(s); "
-        f"global batch {config['global_batch_size']}"
-    )
-    lines.append(
-        f"- Precision: {config['precision']}; seed {config['seed']}; deterministic: {config['deterministic']}"
-    )
-    lines.append(
-        f"- Examples: {config['train']['examples']} train"
-        + (f", {config['validation']['examples']} validation" if config["validation"] else "")
-    )
-    if resumed:
-        lines.append(f"- Resumed from phase {resumed[0]}, epoch {resumed[1]}, step {resumed[2]}")
-    lines.append(f"- Wall time of this process: {seconds:.1f} s")
-    lines += [
-        "",
-        "## Phases",
-        "",
-        "| phase | epochs | trainable groups | learning rate | feature cache |",
-        "|---|---|---|---|---|",
-    ]
-    for p in config["phases"]:
-        groups = ", ".join(p.get("trainable_groups", [])) or "head only"
-        cache = decisions["feature_cache"].get(p.get("name"), "-")
-        lines.append(
-            f"| {p.get('name')} | {p.get('epochs')} | {groups} | {p.get('learning_rate')} | {cache} |"
-        )
-    if rows:
-        last = rows[-1]
-        scored = [r for r in rows if monitor in r]
-        lines += ["", "## Result", ""]
-        metrics = ", ".join(
-            f"{k} {v:.4f}"
-            for k, v in last.items()
-            if isinstance(v, float) and k not in ("seconds", "learning_rate")
-        )
-        lines.append(f"- Last epoch ({last['epoch']}, phase {last['phase']}): {metrics}")
-        if scored:
-            best = min(scored, key=lambda r: r[monitor])
-            lines.append(f"- Best {monitor}: {best[monitor]:.4f} at epoch {best['epoch']} ({best['phase']})")
-    lines += [
-        "",
-        "Files: config.json, environment.json, decisions.json, metrics.csv, metrics.json, "
-        "tensorboard/, checkpoints/, model.keras",
-        "",
-    ]
-    return "\n".join(lines)
+    return f"{stem}-{kind}-{identity.short(10)}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -145,6 +147,14 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return tuple(_coerce(f"{key}[{i}]", v, item_type) for i, v in enumerate(value))
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(
+                    describe(
+                        f"Config key `{key}` must be a finite number",
+                        received=f"{key}={value!r}",
+                        fix="pass a finite number (inf and nan are not accepted)",
+                    )
+                )
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -155,6 +165,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, os.PathLike):  # a path where a path is meant: its string
+            return os.fspath(value)
     elif isinstance(value, tp):
         return value
     raise ConfigError(

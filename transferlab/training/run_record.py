@@ -1,0 +1,159 @@
+"""What a run leaves for a person to read: checkpoints, the summary, the history of its epochs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from transferlab._atomic import atomic_path
+from transferlab.training.metrics_logger import MetricsLogger
+from transferlab.training.run_folder import RunFolder
+
+__all__ = ["Checkpoints", "history_from_rows", "save_model", "save_weights", "summary_text"]
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """``checkpoints/last.weights.h5`` every epoch, ``best.weights.h5`` on improvement, atomically.
+
+    ``model`` is the whole classifier, also when ``fit`` trains only its head
+    on cached features. "Best" compares ``monitor`` with every earlier row of
+    the run (all phases), so it survives a resume.
+
+    Args:
+        run: The run folder.
+        model: The model whose weights are saved.
+        monitor: The logged value to minimise (``"val_loss"`` or ``"loss"``).
+        history: The run's metrics logger (its rows are the earlier epochs).
+    """
+
+    def __init__(self, run: RunFolder, model: keras.Model, monitor: str, history: MetricsLogger) -> None:
+        super().__init__()
+        self.run, self.target, self.monitor, self.history = run, model, monitor, history
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return  # a diverged epoch is never saved as last or best
+        save_weights(self.target, self.run.checkpoints_dir / "last.weights.h5")
+        earlier = [
+            float(r[self.monitor])
+            for r in self.history.rows
+            if int(r["epoch"]) < epoch + 1 and r.get(self.monitor) is not None
+        ]
+        if not earlier or float(value) < min(earlier):
+            save_weights(self.target, self.run.checkpoints_dir / "best.weights.h5")
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """``model.save_weights`` through a temporary file, then an atomic rename."""
+    with atomic_path(path) as tmp:
+        model.save_weights(str(tmp))
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """``model.save`` (``.keras``) through a temporary file, then an atomic rename."""
+    with atomic_path(path) as tmp:
+        model.save(str(tmp))
+
+
+def history_from_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """``{metric: [value per epoch]}`` from the run's metric rows (like ``History.history``).
+
+    Example:
+        >>> history_from_rows([{"epoch": 1, "phase": "a", "loss": 0.5, "seconds": 1.0}])
+        {'loss': [0.5]}
+    """
+    history: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("epoch", "phase", "seconds") and isinstance(value, (int, float)):
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def _rates_text(record: Mapping[str, Any]) -> str:
+    """``head 0.001, block2 0.0005`` from a phase's learning-rate record (``PhaseRates.as_dict()``)."""
+    if not record:
+        return "-"
+
+    def one(entry: Mapping[str, Any]) -> str:
+        rate = entry.get("rate")
+        return f"{rate:.3g}" if isinstance(rate, float) else f"{entry.get('scale', 1.0):.3g} x schedule"
+
+    parts = [f"head {one(record.get('head', {}))}"]
+    parts += [f"{name} {one(entry)}" for name, entry in record.get("groups", {}).items()]
+    return ", ".join(parts)
+
+
+def summary_text(
+    name: str,
+    config: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    decisions: Mapping[str, Any],
+    *,
+    resumed: tuple[int, int, int] | None,
+    seconds: float,
+    monitor: str,
+) -> str:
+    """The run's ``summary.md``: what ran, how, and its result, in a few lines."""
+    lines = [f"# Run `{name}`", ""]
+    lines.append(
+        f"- Model: `{config['model']}` (backbone `{config['backbone']}`, {config['num_params']:,} parameters)"
+    )
+    lines.append(f"- Strategy: `{config['strategy']}`")
+    lines.append(
+        f"- Distribution: {config['distribution']} with {config['replicas']} replica(s); "
+        f"global batch {config['global_batch_size']}"
+    )
+    options = config["options"]
+    lines.append(
+        f"- Precision: {config['precision']}; seed {options['seed']}; deterministic: {options['deterministic']}"
+    )
+    lines.append(
+        f"- Examples: {config['train']['examples']} train"
+        + (f", {config['validation']['examples']} validation" if config["validation"] else "")
+    )
+    lines.append(f"- Identity: `{config['identity']}`")
+    if resumed:
+        lines.append(f"- Resumed from phase {resumed[0]}, epoch {resumed[1]}, step {resumed[2]}")
+    lines.append(f"- Wall time of this process: {seconds:.1f} s")
+    lines += [
+        "",
+        "## Phases",
+        "",
+        "| phase | epochs | trainable groups | learning rates | feature cache |",
+        "|---|---|---|---|---|",
+    ]
+    rates = decisions.get("learning_rates", {})
+    for p in config["phases"]:
+        groups = ", ".join(p.get("trainable_groups", [])) or "head only"
+        cache = decisions.get("feature_cache", {}).get(p.get("name"), "-")
+        rate_text = _rates_text(rates.get(p.get("name"), {}))
+        lines.append(f"| {p.get('name')} | {p.get('epochs')} | {groups} | {rate_text} | {cache} |")
+    if rows:
+        last = rows[-1]
+        scored = [r for r in rows if r.get(monitor) is not None]
+        lines += ["", "## Result", ""]
+        metrics = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in last.items()
+            if isinstance(v, float) and k not in ("seconds", "learning_rate")
+        )
+        lines.append(f"- Last epoch ({last['epoch']}, phase {last['phase']}): {metrics}")
+        if scored:
+            best = min(scored, key=lambda r: float(r[monitor]))
+            lines.append(
+                f"- Best {monitor}: {float(best[monitor]):.4f} at epoch {best['epoch']} ({best['phase']})"
+            )
+    lines += [
+        "",
+        "Files: identity.json, config.json, environment.json, decisions.json, metrics.csv, metrics.json, "
+        "tensorboard/, checkpoints/, model.keras",
+        "",
+    ]
+    return "\n".join(lines)
