@@ -108,7 +108,9 @@ def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
         ).fit(data)
     with pytest.raises(ConfigError, match="built with another precision than the Trainer's"):
         Trainer(resume_tiny.build("bfloat16"), strategy=FeatureExtraction(1), run_dir=tmp_path).fit(data)
-    with pytest.raises(ConfigError, match="`training.steps_per_epoch` is larger than the batches of one epoch"):
+    with pytest.raises(
+        ConfigError, match="`training.steps_per_epoch` is larger than the batches of one epoch"
+    ):
         Trainer(
             resume_tiny.build,
             strategy=FeatureExtraction(1),
