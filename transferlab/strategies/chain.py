@@ -48,7 +48,7 @@ class Chain(Strategy):
             flat.extend(strategy.strategies if isinstance(strategy, Chain) else [strategy])
         self.strategies: tuple[Strategy, ...] = tuple(flat)
 
-    def phases(self, info: BackboneInfo) -> list[Phase]:
+    def phases(self, info: BackboneInfo | None) -> list[Phase]:
         """Every part's phases in order, with unique names."""
         result: list[Phase] = []
         used: set[str] = set()

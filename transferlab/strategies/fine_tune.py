@@ -9,7 +9,7 @@ from transferlab.errors import StrategyError, describe
 from transferlab.strategies._check_rate import check_rate
 from transferlab.strategies._classifier_parts import resolve_groups
 from transferlab.strategies.phase import BatchNormPolicy, Phase
-from transferlab.strategies.strategy import Strategy
+from transferlab.strategies.strategy import Strategy, backbone_info_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from transferlab.backbones.backbone_info import BackboneInfo
@@ -174,8 +174,9 @@ class FineTune(Strategy):
             return names[len(names) - self.top :]
         return names
 
-    def phases(self, info: BackboneInfo) -> list[Phase]:
+    def phases(self, info: BackboneInfo | None) -> list[Phase]:
         """An optional ``warmup`` phase, then ``finetune``."""
+        info = backbone_info_of(self, info)
         result = []
         if self.warmup_epochs:
             result.append(Phase("warmup", self.warmup_epochs, (), self.learning_rate))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from transferlab.errors import StrategyError, describe
 from transferlab.strategies._check_rate import check_rate
 from transferlab.strategies.phase import BatchNormPolicy, Phase
-from transferlab.strategies.strategy import Strategy
+from transferlab.strategies.strategy import Strategy, backbone_info_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from transferlab.backbones.backbone_info import BackboneInfo
@@ -89,8 +89,9 @@ class GradualUnfreeze(Strategy):
             lr_scale=scale,
         )
 
-    def phases(self, info: BackboneInfo) -> list[Phase]:
+    def phases(self, info: BackboneInfo | None) -> list[Phase]:
         """One phase per step, named ``unfreeze_<i>``."""
+        info = backbone_info_of(self, info)
         names = info.group_names
         steps = len(names) if self.steps is None else self.steps
         if steps > len(names):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from transferlab.strategies.phase import BatchNormPolicy, Phase
-from transferlab.strategies.strategy import Strategy
+from transferlab.strategies.strategy import Strategy, backbone_info_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from transferlab.backbones.backbone_info import BackboneInfo
@@ -57,9 +57,9 @@ class Scratch(Strategy):
             batchnorm=BatchNormPolicy.TRAIN,
         )
 
-    def phases(self, info: BackboneInfo) -> list[Phase]:
+    def phases(self, info: BackboneInfo | None) -> list[Phase]:
         """The single phase training all of ``info``'s groups."""
-        return [self._phase(info.group_names)]
+        return [self._phase(backbone_info_of(self, info).group_names)]
 
     def __repr__(self) -> str:
         return f"Scratch(epochs={self.epochs}, learning_rate={self.learning_rate})"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING
 
+from transferlab.errors import StrategyError, describe
 from transferlab.strategies.phase import Phase
 
 if TYPE_CHECKING:  # pragma: no cover
     from transferlab.backbones.backbone_info import BackboneInfo
     from transferlab.strategies.chain import Chain
 
-__all__ = ["Strategy"]
+__all__ = ["Strategy", "backbone_info_of"]
 
 
 class Strategy(abc.ABC):
@@ -32,7 +33,7 @@ class Strategy(abc.ABC):
     """
 
     @abc.abstractmethod
-    def phases(self, info: BackboneInfo) -> list[Phase]:
+    def phases(self, info: BackboneInfo | None) -> list[Phase]:
         """Returns the phases to run on a backbone described by ``info``."""
 
     def then(self, other: Strategy) -> Chain:
@@ -44,6 +45,23 @@ class Strategy(abc.ABC):
     def __add__(self, other: Strategy) -> Chain:
         return self.then(other)
 
-    def total_epochs(self, info: BackboneInfo) -> int:
+    def total_epochs(self, info: BackboneInfo | None) -> int:
         """The number of epochs over all phases."""
         return sum(phase.epochs for phase in self.phases(info))
+
+
+def backbone_info_of(strategy: Strategy, info: BackboneInfo | None) -> BackboneInfo:
+    """``info``, or a clear error when a strategy that needs the backbone's groups has none.
+
+    Raises:
+        StrategyError: ``info`` is ``None`` (the model is not a transferlab Classifier).
+    """
+    if info is None:
+        raise StrategyError(
+            describe(
+                f"{type(strategy).__name__} needs the backbone's layer groups, and the model has none",
+                received="a model without `backbone_info` (not built by build_classifier)",
+                fix="build the model with build_classifier(...), or use FeatureExtraction",
+            )
+        )
+    return info

@@ -9,16 +9,18 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol, TypeAlias, TypedDict, cast
 
 import keras
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
 from transferlab.errors import ConfigError, DataError, ResumeError, describe
 from transferlab.strategies import check_trainable_state, compile_phase, phase_learning_rates
+from transferlab.strategies.phase import Phase
 from transferlab.strategies.strategy import Strategy
 from transferlab.training._cluster import MAX_CANDIDATES, agree_on_position
 from transferlab.training.distribution import resolve_distribution
@@ -50,9 +52,46 @@ __all__ = ["Trainer"]
 logger = logging.getLogger("transferlab.training")
 
 #: A built ``keras.Model``, or a callable (optionally taking ``precision=``) that builds one.
-ModelSpec = keras.Model | Callable[..., keras.Model]
-DistributionArg = str | Sequence[str] | tf.distribute.Strategy | None
-DataFn = Callable[[int, int], tf.data.Dataset]
+ModelSpec: TypeAlias = "keras.Model | Callable[[], keras.Model] | Callable[[str], keras.Model]"
+DistributionArg: TypeAlias = "str | Sequence[str] | tf.distribute.Strategy | None"
+DataFn: TypeAlias = "Callable[[int, int], tf.data.Dataset]"
+
+
+class _PrecisionBuilder(Protocol):
+    """A model builder that takes the run's precision."""
+
+    def __call__(self, *, precision: str) -> keras.Model: ...
+
+
+class _Batching(TypedDict):
+    """How a run batches its data: the same for every pipeline of the run."""
+
+    batch_size: int
+    seed: int
+    num_replicas: int
+
+
+def _stored_feature_cache(run: RunFolder) -> dict[str, str]:
+    stored = run.read_json("decisions.json")
+    cache = stored.get("feature_cache") if isinstance(stored, dict) else None
+    return {str(k): str(v) for k, v in cache.items()} if isinstance(cache, dict) else {}
+
+
+@dataclasses.dataclass
+class _Decisions:
+    """What the run decided and why: ``decisions.json``."""
+
+    precision: str
+    feature_cache: dict[str, str] = dataclasses.field(default_factory=dict)
+    learning_rates: dict[str, object] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    resumed_from: dict[str, int] | None = None
+    backup_fallback: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        out = dataclasses.asdict(self)
+        out["data_order"] = "a pure function of (seed, epoch): exact mid-epoch resume"
+        return {k: v for k, v in out.items() if v is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +102,7 @@ class _Plan:
     dinfo: DistributionInfo
     precision: str
     model: keras.Model
-    phases: list[Any]
+    phases: list[Phase]
     identity: RunIdentity
 
 
@@ -143,14 +182,14 @@ class Trainer:
         model: ModelSpec,
         *,
         strategy: Strategy,
-        options: TrainingOptions | Mapping[str, Any] | None = None,
+        options: TrainingOptions | Mapping[str, object] | None = None,
         optimizer: str | keras.optimizers.Optimizer = "adam",
-        loss: Any = "sparse_categorical_crossentropy",
-        metrics: Sequence[Any] = ("accuracy",),
+        loss: object = "sparse_categorical_crossentropy",
+        metrics: Sequence[object] = ("accuracy",),
         callbacks: Sequence[keras.callbacks.Callback] = (),
         distribution: DistributionArg = None,
         verbose: int | str = "auto",
-        **overrides: Any,
+        **overrides: object,
     ) -> None:
         if isinstance(distribution, str):
             overrides["distribution"] = distribution
@@ -229,14 +268,12 @@ class Trainer:
                     )
                 )
             return spec
-        kwargs: dict[str, Any] = {}
         try:
             params: Mapping[str, inspect.Parameter] = inspect.signature(spec).parameters
         except (TypeError, ValueError):
             params = {}
-        if "precision" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            kwargs["precision"] = precision
-        elif precision != "float32":
+        takes_precision = "precision" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if not takes_precision and precision != "float32":
             raise ConfigError(
                 describe(
                     f"precision={precision!r} needs a model builder that takes `precision=`",
@@ -245,7 +282,10 @@ class Trainer:
                 )
             )
         with dist.scope():
-            model = spec(**kwargs)
+            if takes_precision:  # checked above: the builder takes `precision=`
+                model = cast("_PrecisionBuilder", spec)(precision=precision)
+            else:
+                model = cast("Callable[[], keras.Model]", spec)()
         if not isinstance(model, keras.Model):
             raise ConfigError(
                 describe("The model builder must return a keras.Model", received=f"{type(model).__name__}")
@@ -255,14 +295,14 @@ class Trainer:
     def _identity(
         self,
         model: keras.Model,
-        phases: Sequence[Any],
+        phases: Sequence[Phase],
         train: LabeledImages,
         validation: LabeledImages | None,
         augment: keras.layers.Layer | None,
         replicas: int,
         precision: str,
     ) -> RunIdentity:
-        def data(images: LabeledImages | None) -> Any:
+        def data(images: LabeledImages | None) -> dict[str, object] | None:
             if images is None:
                 return None
             return {
@@ -364,7 +404,7 @@ class Trainer:
         replicas = int(dinfo.num_replicas)
         identity = self._identity(model, phases, train, validation, augment, replicas, precision)
         # checked before the run folder is touched: nothing is written for a run that cannot start
-        pipe = dict(batch_size=options.batch_size * replicas, seed=options.seed, num_replicas=replicas)
+        pipe = _Batching(batch_size=options.batch_size * replicas, seed=options.seed, num_replicas=replicas)
         _steps_per_epoch(train, pipe, options.steps_per_epoch)
         return _Plan(dist, dinfo, precision, model, phases, identity)
 
@@ -389,7 +429,7 @@ class Trainer:
             rows=rows,
             model=model,
             run_dir=run.path,
-            feature_cache=dict((run.read_json("decisions.json") or {}).get("feature_cache", {})),
+            feature_cache=_stored_feature_cache(run),
             reused=True,
         )
 
@@ -410,7 +450,7 @@ class Trainer:
         # Every worker builds the same pipeline of GLOBAL batches; tf.distribute splits
         # each one over all replicas and gives each worker its share (auto-shard DATA).
         batch = options.batch_size * replicas
-        pipe: dict[str, Any] = dict(batch_size=batch, seed=options.seed, num_replicas=replicas)
+        pipe = _Batching(batch_size=batch, seed=options.seed, num_replicas=replicas)
         steps = _steps_per_epoch(train, pipe, options.steps_per_epoch)
         bounds = _phase_bounds(phases)
 
@@ -425,12 +465,7 @@ class Trainer:
             state.clear()
         position = agree_on_position(dist, state.positions(), workers)
         loaded = state.load(position) if position is not None else None
-        decisions: dict[str, Any] = {
-            "precision": precision,
-            "feature_cache": {},
-            "learning_rates": {},
-            "data_order": "a pure function of (seed, epoch): exact mid-epoch resume",
-        }
+        decisions = _Decisions(precision=precision)
         if loaded is not None:
             _check_position(loaded.position, bounds, steps, run)
             loaded.restore_variables(model)
@@ -441,9 +476,8 @@ class Trainer:
                 loaded.position.epoch,
                 loaded.position.step,
             )
-            decisions["resumed_from"] = dataclasses.asdict(loaded.position)
-            if state.fallback:
-                decisions["backup_fallback"] = state.fallback
+            decisions.resumed_from = dataclasses.asdict(loaded.position)
+            decisions.backup_fallback = state.fallback
         config = self._config(model, phases, train, validation, augment, replicas, precision, identity)
         run.write_json("config.json", config)
         run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
@@ -474,9 +508,7 @@ class Trainer:
             here = loaded if loaded is not None and loaded.position.phase == index else None
             if loaded is not None and loaded.position.phase > index:
                 continue
-            rate_options: dict[str, Any] = dict(
-                schedule=options.schedule, decay_steps=max(1, phase.epochs * steps), rate_scale=rate_scale
-            )
+            decay_steps = max(1, phase.epochs * steps)
             with dist.scope():
                 compile_phase(
                     model,
@@ -486,14 +518,21 @@ class Trainer:
                     optimizer=self.optimizer,
                     jit_compile=jit,
                     steps_per_execution=1,
-                    **rate_options,
+                    schedule=options.schedule,
+                    decay_steps=decay_steps,
+                    rate_scale=rate_scale,
                 )
             check_trainable_state(model)
             rates = phase_learning_rates(
-                getattr(model, "backbone_info", None), phase, self.optimizer, **rate_options
+                getattr(model, "backbone_info", None),
+                phase,
+                self.optimizer,
+                schedule=options.schedule,
+                decay_steps=decay_steps,
+                rate_scale=rate_scale,
             )
-            decisions["learning_rates"][phase.name] = rates.as_dict()
-            decisions.setdefault("notes", []).extend(rates.notes)  # build_optimizer logged them
+            decisions.learning_rates[phase.name] = rates.as_dict()
+            decisions.notes.extend(rates.notes)  # build_optimizer logged them
             reasons = (
                 ["feature_cache='off'"]
                 if options.feature_cache == "off"
@@ -503,7 +542,7 @@ class Trainer:
             data_fn: DataFn = image_data
             validation_data = val_ds
             if not reasons:
-                decisions["feature_cache"][phase.name] = "on"
+                decisions.feature_cache[phase.name] = "on"
                 fit_model = model.head
                 with dist.scope():
                     fit_model.compile(
@@ -515,9 +554,9 @@ class Trainer:
                     )
                 data_fn, validation_data = _feature_data(cache, model, train, validation, pipe, workers)
             else:
-                decisions["feature_cache"][phase.name] = "off: " + "; ".join(reasons)
-            logger.info("Phase %r: feature cache %s", phase.name, decisions["feature_cache"][phase.name])
-            run.write_json("decisions.json", decisions)
+                decisions.feature_cache[phase.name] = "off: " + "; ".join(reasons)
+            logger.info("Phase %r: feature cache %s", phase.name, decisions.feature_cache[phase.name])
+            run.write_json("decisions.json", decisions.as_json())
             metrics_logger.phase = phase.name
             self._fit_phase(
                 state, here, index, fit_model, model, data_fn, validation_data,
@@ -536,7 +575,7 @@ class Trainer:
                 run.name,
                 config,
                 rows,
-                decisions,
+                decisions.as_json(),
                 resumed=resumed,
                 seconds=time.perf_counter() - started,
                 monitor=monitor,
@@ -555,7 +594,7 @@ class Trainer:
             model=model,
             run_dir=run.path,
             resumed_from=resumed,
-            feature_cache=dict(decisions["feature_cache"]),
+            feature_cache=dict(decisions.feature_cache),
         )
 
     def _fit_phase(
@@ -658,14 +697,14 @@ class Trainer:
     def _config(
         self,
         model: keras.Model,
-        phases: Sequence[Any],
+        phases: Sequence[Phase],
         train: LabeledImages,
         validation: LabeledImages | None,
         augment: keras.layers.Layer | None,
         replicas: int,
         precision: str,
         identity: RunIdentity,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         return {
             "identity": identity.digest,
             "model": model.name,
@@ -717,7 +756,7 @@ class Trainer:
         return result
 
 
-def _steps_per_epoch(train: LabeledImages, pipe: Mapping[str, Any], steps_per_epoch: int) -> int:
+def _steps_per_epoch(train: LabeledImages, pipe: _Batching, steps_per_epoch: int) -> int:
     """The batches of one epoch: ``steps_per_epoch`` if set (and possible), else the whole set."""
     natural = len(make_pipeline(train, **pipe))
     steps = steps_per_epoch or natural
@@ -745,7 +784,7 @@ def _check_data(name: str, data: object, *, required: bool) -> None:
         )
 
 
-def _phase_bounds(phases: Sequence[Any]) -> list[tuple[int, int]]:
+def _phase_bounds(phases: Sequence[Phase]) -> list[tuple[int, int]]:
     """``(first epoch, end epoch)`` of each phase, counted over the whole run."""
     bounds, epoch = [], 0
     for phase in phases:
@@ -782,10 +821,10 @@ def _check_position(
 
 def _feature_data(
     cache: FeatureCache,
-    model: Any,
+    model: keras.Model,
     train: LabeledImages,
     validation: LabeledImages | None,
-    pipe: Mapping[str, Any],
+    pipe: _Batching,
     workers: int,
 ) -> tuple[DataFn, tf.data.Dataset | None]:
     """Pipelines over cached features, in exactly the order of the image pipeline."""
@@ -793,10 +832,10 @@ def _feature_data(
     dtype = features.dtype
     width = features.shape[-1]
 
-    def as_images(values: np.ndarray, data: LabeledImages) -> LabeledImages:
+    def as_images(values: npt.ArrayLike, data: LabeledImages) -> LabeledImages:
         # (N, D) features as (N, 1, D) "images": make_pipeline then orders them
         # exactly as it orders the images (same seed, epoch, batch, replicas).
-        return LabeledImages(values.astype("float32")[:, None, :], data.labels, data.class_names)
+        return LabeledImages(np.asarray(values, "float32")[:, None, :], data.labels, data.class_names)
 
     def flatten(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(tf.reshape(x, (-1, width)), dtype), y
@@ -845,7 +884,7 @@ def _for_workers(ds: tf.data.Dataset, workers: int) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def _phase_dict(phase: Any) -> dict[str, Any]:
+def _phase_dict(phase: Phase) -> dict[str, object]:
     if dataclasses.is_dataclass(phase) and not isinstance(phase, type):
         out = {f.name: getattr(phase, f.name) for f in dataclasses.fields(phase)}
         out["group_learning_rates"] = dict(out.get("group_learning_rates") or {})
