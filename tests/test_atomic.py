@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,7 +18,9 @@ from transferlab._atomic import (
     atomic_write_text,
     clean_partial_writes,
     is_partial_write,
+    storage_error,
 )
+from transferlab.errors import StorageError
 
 
 def _killed_during_write(target: Path) -> None:
@@ -104,3 +109,43 @@ def test_json_is_strict(tmp_path: Path) -> None:
         "nan": None,
         "np": 0.5,
     }
+
+
+@pytest.mark.parametrize(
+    ("code", "problem", "fix"),
+    [
+        (errno.ENOSPC, "the disk is full", r"free space on the filesystem of .*MB free"),
+        (errno.EACCES, "permission denied", r"make .* writable"),
+        (errno.EROFS, "the filesystem is read-only", r"make .* writable"),
+        (errno.ENOENT, "a folder on its path is missing", r"create .* \(or fix the path\)"),
+        (errno.EIO, "the operating system refused", r"check that .* exists, is writable"),
+    ],
+)
+def test_storage_errors_name_the_path_the_reason_and_the_fix(
+    tmp_path: Path, code: int, problem: str, fix: str
+) -> None:
+    error = storage_error(tmp_path / "a.json", OSError(code, os.strerror(code)))
+    assert isinstance(error, StorageError) and isinstance(error, OSError) and error.errno == code
+    message = str(error)
+    assert f"Cannot write {tmp_path / 'a.json'}: {problem}" in message
+    assert f"{errno.errorcode[code]} ({os.strerror(code)})" in message
+    assert re.search(r"Fix: " + fix, message, flags=re.S), message
+
+
+def test_a_transferlab_error_passes_through_unchanged() -> None:
+    original = StorageError("already explained")
+    assert storage_error("x", original) is original
+
+
+def test_a_missing_folder_that_cannot_be_created_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StorageError, match=r"(?s)Cannot write .*file/sub/a\.json: .*Fix: "):
+        atomic_write_text(tmp_path / "file" / "sub" / "a.json", "x")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_an_oserror_inside_the_write_is_a_storage_error_and_nothing_is_left(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "m.h5", "old")
+    with pytest.raises(StorageError, match=r"(?s)m\.h5: the disk is full"), atomic_path(tmp_path / "m.h5"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.h5"] and (tmp_path / "m.h5").read_text() == "old"

@@ -11,13 +11,17 @@ and nothing else, later.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from transferlab.errors import StorageError, TransferlabError, describe
 
 __all__ = [
     "atomic_path",
@@ -26,7 +30,83 @@ __all__ = [
     "atomic_write_text",
     "clean_partial_writes",
     "is_partial_write",
+    "storage_error",
 ]
+
+#: The rename that publishes a write (tests replace it to simulate a failing disk at a write site).
+_replace = os.replace
+
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+
+
+def _free_text(folder: Path) -> str:
+    """``"1.2 MB free"`` on ``folder``'s filesystem (of its nearest existing parent)."""
+    for candidate in (folder, *folder.parents):
+        try:
+            return f"{shutil.disk_usage(candidate).free / 1e6:.1f} MB free"
+        except OSError:
+            continue
+    return "free space unknown"
+
+
+def storage_error(path: str | os.PathLike[str], error: OSError, *, action: str = "write") -> StorageError:
+    """The :class:`~transferlab.errors.StorageError` for an ``OSError`` met writing ``path``.
+
+    The message names the path, the operating system's reason and the fix for
+    that reason (free space, permissions, a missing folder). A transferlab
+    error that already is an ``OSError`` is returned as it is.
+
+    Args:
+        path: The file or folder that could not be written.
+        error: The ``OSError`` the write raised.
+        action: What was done to ``path`` (``"write"``, ``"create"``, ``"lock"`` ...).
+
+    Example:
+        >>> import errno
+        >>> err = storage_error("/runs/r/config.json", OSError(errno.ENOSPC, "No space left on device"))
+        >>> isinstance(err, OSError), err.errno == errno.ENOSPC
+        (True, True)
+        >>> print(str(err).split(". Fix")[0])
+        Cannot write /runs/r/config.json: the disk is full. Received: ENOSPC (No space left on device)
+        >>> print(storage_error("/ro/x", PermissionError(errno.EACCES, "Permission denied")))
+        ... # doctest: +ELLIPSIS
+        Cannot write /ro/x: permission denied. Received: EACCES (Permission denied). Fix: make /ro writable ...
+    """
+    if isinstance(error, TransferlabError):
+        return error  # type: ignore[return-value]  # a transferlab OSError: already explained
+    target = Path(path)
+    folder = target.parent
+    code = error.errno
+    name = errno.errorcode.get(code, "error") if code is not None else type(error).__name__
+    reason = error.strerror or str(error) or type(error).__name__
+    if len(reason) > 200 or "\n" in reason:  # h5py's reason is a paragraph: the OS's words suffice
+        reason = os.strerror(code) if code is not None else " ".join(reason.split())[:200]
+    if code in _FULL:
+        problem = "the disk is full"
+        fix = (
+            f"free space on the filesystem of {folder} ({_free_text(folder)}), or write elsewhere "
+            "(e.g. training.run_dir / --run-dir on another disk); nothing half-written was kept"
+        )
+    elif code in _DENIED:
+        problem = "permission denied" if code != errno.EROFS else "the filesystem is read-only"
+        fix = (
+            f"make {folder} writable (e.g. `chmod u+w {folder}`), or choose another folder "
+            "(e.g. training.run_dir / --run-dir)"
+        )
+    elif code in _MISSING:
+        problem = "a folder on its path is missing or is a file"
+        fix = f"create {folder} (or fix the path), or choose another folder"
+    else:
+        problem = "the operating system refused"
+        fix = f"check that {folder} exists, is writable and has free space ({_free_text(folder)})"
+    result = StorageError(
+        describe(f"Cannot {action} {target}: {problem}", received=f"{name} ({reason})", fix=fix)
+    )
+    result.errno = code  # OSError's attribute, for `err.errno == errno.ENOSPC`
+    return result
+
 
 _MARKER = ".partial-"
 # mkstemp's random part: 8 characters of this alphabet (CPython's tempfile._RandomNameSequence).
@@ -47,6 +127,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     named ``.<name>.partial-XXXXXXXX<suffix>``: a leftover of a killed process
     is recognised by :func:`clean_partial_writes`.
 
+    Any ``OSError`` of the write (a full disk, a read-only or missing folder,
+    raised by the ``with`` body or by the rename) becomes one
+    :class:`~transferlab.errors.StorageError` naming ``path`` and the fix; the
+    temporary file is removed and ``path`` keeps its old content.
+
     Example:
         >>> import tempfile, pathlib
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.weights.h5"
@@ -62,18 +147,26 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         True
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     name = target.name
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}{_MARKER}", suffix=_suffix(name), dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}{_MARKER}", suffix=_suffix(name), dir=target.parent)
+        os.close(fd)
+    except OSError as error:
+        raise storage_error(target, error) from None
     try:
         yield Path(tmp)
         # mkstemp creates 0600 files; give the result the mode any new file would get.
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
+        _replace(tmp, target)
+    except TransferlabError:
+        raise
+    except OSError as error:
+        raise storage_error(target, error) from error
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def is_partial_write(path: str | os.PathLike[str]) -> bool:
@@ -157,6 +250,10 @@ def _umask() -> int:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically, flushed to disk before the rename.
+
+    Raises:
+        StorageError: The file cannot be written (full disk, permissions, ...);
+            ``path`` keeps its old content and no temporary file is left.
 
     Example:
         >>> import tempfile, pathlib

@@ -13,13 +13,27 @@ import platform
 import re
 import shutil
 import socket
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal, TypeAlias
 
-from transferlab._atomic import atomic_write_json, atomic_write_text, clean_partial_writes, is_partial_write
-from transferlab.errors import ConfigError, ResumeError, RunConflictError, RunLockedError, describe
+from transferlab._atomic import (
+    atomic_write_json,
+    atomic_write_text,
+    clean_partial_writes,
+    is_partial_write,
+    storage_error,
+)
+from transferlab.errors import (
+    ConfigError,
+    ResumeError,
+    RunConflictError,
+    RunLockedError,
+    TransferlabError,
+    describe,
+)
 from transferlab.training.identity import RunIdentity
 
 try:  # POSIX; elsewhere runs are not locked
@@ -199,6 +213,9 @@ class RunFolder:
             RunLockedError: Another process holds this worker's lock (the
                 message names its pid, host and start time).
             RunConflictError: The folder holds another run.
+            StorageError: The runs folder, the lock or the run folder cannot
+                be written (read-only, missing permissions, a full disk); the
+                message names the path and the fix.
 
         Example:
             >>> import tempfile
@@ -229,9 +246,19 @@ class RunFolder:
                 )
             )
         held = self._lock_handle is not None
-        self._lock()
         try:
-            state = self._settle(identity, overwrite=bool(overwrite))
+            self._lock()
+        except TransferlabError:
+            raise
+        except OSError as error:
+            raise storage_error(error.filename or self.lock_path, error) from None
+        try:
+            try:
+                state = self._settle(identity, overwrite=bool(overwrite))
+            except TransferlabError:
+                raise
+            except OSError as error:
+                raise storage_error(error.filename or self.path, error) from None
         except BaseException:
             if not held:  # a lock taken by an earlier claim stays held
                 self.release()
@@ -381,8 +408,17 @@ class RunFolder:
             raise RunConflictError(self._conflict_message(identity, record, contents))
         if record.get("status") == "finished":
             return "finished"
+        self._probe()
         self._clean()
         return "resume"
+
+    def _probe(self) -> None:
+        """Creates and deletes a file in the run folder: a run that cannot write fails here, untouched."""
+        if not self.is_chief:
+            return
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.partial-", suffix=".tmp", dir=self.path)
+        os.close(fd)
+        os.unlink(probe)
 
     def _clean(self) -> None:
         if not self.is_chief:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import math
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
-from transferlab._atomic import atomic_path
+from transferlab._atomic import atomic_path, storage_error
+from transferlab.errors import DivergenceError, TransferlabError, describe
 from transferlab.training.metrics_logger import MetricsLogger
 from transferlab.training.run_folder import RunFolder
 
-__all__ = ["Checkpoints", "history_from_rows", "save_model", "save_weights", "summary_text"]
+__all__ = [
+    "Checkpoints",
+    "estimated_bytes",
+    "history_from_rows",
+    "save_model",
+    "save_weights",
+    "summary_text",
+]
 
 
 class Checkpoints(keras.callbacks.Callback):
@@ -49,16 +60,103 @@ class Checkpoints(keras.callbacks.Callback):
             save_weights(self.target, self.run.checkpoints_dir / "best.weights.h5")
 
 
-def save_weights(model: keras.Model, path: Path) -> None:
-    """``model.save_weights`` through a temporary file, then an atomic rename."""
+#: Bytes added to a file's estimated size: HDF5/zip metadata per variable, and for the whole file.
+_PER_VARIABLE = 4096
+_MARGIN = 1 << 20
+
+
+def estimated_bytes(model: keras.Model, *, optimizer: bool = False) -> int:
+    """A generous estimate of the bytes ``model.save_weights`` (or ``model.save``) writes.
+
+    The variables' bytes, 10% more, 4 KiB per variable and 1 MiB of margin.
+
+    Args:
+        model: The model.
+        optimizer: Count the optimizer's variables too (``model.save`` keeps them).
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(100)])
+        >>> estimated_bytes(model) > 1100 * 4
+        True
+    """
+    variables = list(model.weights)
+    opt = getattr(model, "optimizer", None)
+    if optimizer and opt is not None:
+        variables += list(getattr(opt, "variables", []))
+    raw = sum(
+        int(np.prod(v.shape)) * np.dtype(keras.backend.standardize_dtype(v.dtype)).itemsize for v in variables
+    )
+    return int(raw * 1.1) + _PER_VARIABLE * len(variables) + _MARGIN
+
+
+def _check_space(path: Path, needed: int) -> None:
+    folder = path.parent
+    probe = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return  # unknown: the write itself will tell
+    if free < needed:
+        raise storage_error(
+            path,
+            OSError(
+                errno.ENOSPC,
+                f"writing it needs about {needed / 1e6:.1f} MB, {free / 1e6:.1f} MB are free; "
+                "nothing was written",
+            ),
+        )
+
+
+def _check_finite(model: keras.Model, path: Path) -> None:
+    for variable in model.weights:
+        values = keras.ops.convert_to_numpy(variable.value)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise DivergenceError(
+                describe(
+                    f"Refusing to save non-finite weights to {path}: the training diverged",
+                    received=f"variable {variable.path!r} holds NaN or infinite values",
+                    fix="lower the learning rate (e.g. by 10x) and train again; "
+                    f"{path.name} keeps its previous content",
+                )
+            )
+
+
+def _save(model: keras.Model, path: Path, write: Callable[[str], None], *, optimizer: bool) -> None:
+    path = Path(path)
+    _check_finite(model, path)
+    _check_space(path, estimated_bytes(model, optimizer=optimizer))
     with atomic_path(path) as tmp:
-        model.save_weights(str(tmp))
+        try:
+            write(str(tmp))
+        except TransferlabError:
+            raise
+        except OSError as error:  # h5py and zipfile report a full disk as OSError
+            raise storage_error(path, error) from None
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """``model.save_weights`` through a temporary file, then an atomic rename.
+
+    Raises:
+        DivergenceError: The model's weights are not finite (nothing is written).
+        StorageError: Too little free space for the estimated size (checked
+            first), or the write failed; ``path`` keeps its old content and no
+            temporary file is left.
+    """
+    _save(model, path, model.save_weights, optimizer=False)
 
 
 def save_model(model: keras.Model, path: Path) -> None:
-    """``model.save`` (``.keras``) through a temporary file, then an atomic rename."""
-    with atomic_path(path) as tmp:
-        model.save(str(tmp))
+    """``model.save`` (``.keras``) through a temporary file, then an atomic rename.
+
+    Raises:
+        DivergenceError: The model's weights are not finite (nothing is written).
+        StorageError: Too little free space for the estimated size (checked
+            first), or the write failed; ``path`` keeps its old content and no
+            temporary file is left.
+    """
+    _save(model, path, model.save, optimizer=True)
 
 
 def history_from_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
