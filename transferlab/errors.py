@@ -57,30 +57,54 @@ def describe(
     accepted: object | None = None,
     fix: str | None = None,
 ) -> str:
-    """Builds a message in transferlab's one shape.
+    """Builds a message in transferlab's one shape: the problem, then what was received, accepted, the fix.
+
+    With text parts the message is one line,
+    ``"<problem>. Received: ... Accepted: ... Fix: ..."``, whatever its length,
+    so code and tests can match it as such (the command line lays a long one
+    out on several lines when it prints it). When ``received`` or ``accepted``
+    is a list (e.g. the places looked at), the message is laid out on several
+    lines: the problem first, then each part on its own indented line, each
+    list item on a line of its own.
 
     Args:
         problem: What is wrong, as a sentence without the final full stop.
-        received: What the caller passed (already formatted, e.g. ``"size=3"``).
-        accepted: What would have been accepted.
+        received: What the caller passed (already formatted, e.g. ``"size=3"``),
+            or a list of items (one line each).
+        accepted: What would have been accepted, or a list of items.
         fix: How to fix it.
 
     Returns:
-        ``"<problem>. Received: ... Accepted: ... Fix: ..."`` with the parts
-        that were given.
+        The message, with the parts that were given (an empty list reads "none").
 
     Example:
         >>> describe("`k` must be positive", received="k=0", fix="pass k >= 1")
         '`k` must be positive. Received: k=0. Fix: pass k >= 1.'
+        >>> print(describe("MNIST was not found", received=["folder /a: empty", "cache /b: empty"],
+        ...                fix="set TRANSFERLAB_MNIST_DIR"))
+        MNIST was not found.
+          Received:
+            - folder /a: empty
+            - cache /b: empty
+          Fix: set TRANSFERLAB_MNIST_DIR.
     """
-    parts = [problem.rstrip(".")]
-    if received is not None:
-        parts.append(f"Received: {str(received).rstrip('.')}")
-    if accepted is not None:
-        parts.append(f"Accepted: {str(accepted).rstrip('.')}")
-    if fix is not None:
-        parts.append(f"Fix: {fix.rstrip('.')}")
-    return ". ".join(parts) + "."
+    parts = (("Received", received), ("Accepted", accepted), ("Fix", fix))
+    given = [(label, value) for label, value in parts if value is not None]
+    if not any(isinstance(value, (list, tuple)) for _, value in given):
+        return (
+            ". ".join(
+                [problem.rstrip("."), *(f"{label}: {str(value).rstrip('.')}" for label, value in given)]
+            )
+            + "."
+        )
+    lines = [problem.rstrip(".") + "."]
+    for label, value in given:
+        if isinstance(value, (list, tuple)):
+            lines.append(f"  {label}:" if value else f"  {label}: none.")
+            lines.extend(f"    - {str(item).rstrip('.')}" for item in value)
+        else:
+            lines.append(f"  {label}: {str(value).rstrip('.')}.")
+    return "\n".join(lines)
 
 
 class TransferlabError(Exception):
