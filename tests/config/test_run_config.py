@@ -111,3 +111,49 @@ def test_scratch_with_pretrained_weights_is_contradictory():
         ConfigError, match=r"strategy.kind='scratch' trains from random weights.*Fix: drop the weights"
     ):
         RunConfig.from_toml('[model]\npretrain_classes = [0, 1]\n[strategy]\nkind = "scratch"\n')
+
+
+@pytest.mark.parametrize(
+    ("pretrain", "classes", "shared"),
+    [("[5, 0]", "[5, 6, 7]", r"\[5\]"), ("[0, 1]", "[]", r"\[0, 1\]")],
+    ids=["overlap", "all-classes"],
+)
+def test_pretrain_classes_overlapping_the_target_are_refused(pretrain, classes, shared):
+    with pytest.raises(
+        ConfigError,
+        match=r"(?s)`model\.pretrain_classes` overlap the target classes `data\.classes`.*"
+        rf"both hold {shared}.*Fix: pretrain on other classes",
+    ):
+        RunConfig.from_toml(f"[model]\npretrain_classes = {pretrain}\n[data]\nclasses = {classes}\n")
+
+
+def test_disjoint_pretrain_classes_are_accepted():
+    config = RunConfig.from_toml("[model]\npretrain_classes = [0, 1]\n[data]\nclasses = [5, 6]\n")
+    assert config.model.pretrain_classes == (0, 1)
+
+
+def test_a_file_with_a_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "run.toml").write_bytes("[training]\nseed = 7\n".encode("utf-8-sig"))
+    assert RunConfig.load(tmp_path / "run.toml").training.seed == 7
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    (tmp_path / "run.toml").write_bytes(b"[training]\nrun_name = '\xff'\n")
+    with pytest.raises(ConfigError, match=r"(?s)run\.toml is not UTF-8 text.*byte 0xff.*Fix: save"):
+        RunConfig.load(tmp_path / "run.toml")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_non_finite_floats_are_refused(value):
+    with pytest.raises(ConfigError, match=r"(?s)`model\.width` must be a finite number.*inf and nan"):
+        RunConfig.from_toml(f"[model]\nwidth = {value}\n")
+
+
+def test_a_refused_seed_writes_nothing(tmp_path, capsys):
+    from transferlab.cli.main import main
+
+    with pytest.raises(ConfigError, match=r"`training\.seed` is too large"):
+        RunConfig.from_toml(f"[training]\nseed = {2**64}\n")
+    code = main(["train", "--seed", str(2**64), "--run-dir", str(tmp_path / "runs"), "--run-name", "r"])
+    assert code == 2 and "`training.seed` is too large" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -69,6 +69,20 @@ class RunConfig:
                     "strategy (feature_extraction, fine_tune, gradual)",
                 )
             )
+        source, target = self.model.pretrain_classes, self.data.classes
+        overlap = sorted(set(source) & set(target)) if target else sorted(set(source))
+        if source and overlap:
+            raise ConfigError(
+                describe(
+                    "`model.pretrain_classes` overlap the target classes `data.classes`: pretraining "
+                    "on the very classes of the target is no transfer",
+                    received=f"model.pretrain_classes={list(source)}, data.classes="
+                    + (f"{list(target)}" if target else "[] (all classes)")
+                    + f"; both hold {overlap}",
+                    fix="pretrain on other classes than the target's, e.g. pretrain_classes = "
+                    "[0, 1, 2, 3, 4] with classes = [5, 6, 7, 8, 9]",
+                )
+            )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:
@@ -89,7 +103,13 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<string>") -> RunConfig:
-        """Parses TOML text (``source`` names it in errors)."""
+        r"""Parses TOML text (``source`` names it in errors); a leading byte-order mark is ignored.
+
+        Example:
+            >>> RunConfig.from_toml("\ufeff[training]\nseed = 3\n").training.seed
+            3
+        """
+        text = text.removeprefix("\ufeff")  # editors on Windows save UTF-8 with a BOM
         try:
             mapping = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
@@ -102,8 +122,11 @@ class RunConfig:
     def load(cls, path: str | os.PathLike[str]) -> RunConfig:
         """Reads a TOML config file.
 
+        The file is UTF-8, with or without a byte-order mark.
+
         Raises:
-            ConfigError: For a missing file, invalid TOML, or a bad key, type or value.
+            ConfigError: For a missing or unreadable file, text that is not
+                UTF-8, invalid TOML, or a bad key, type or value.
         """
         file = Path(path)
         if not file.is_file():
@@ -114,7 +137,25 @@ class RunConfig:
                     fix="pass the path of a .toml file (see examples/*.toml)",
                 )
             )
-        return cls.from_toml(file.read_text(encoding="utf-8"), source=str(file))
+        try:
+            text = file.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                describe(
+                    f"{file} is not UTF-8 text",
+                    received=f"byte {error.object[error.start]:#04x} at offset {error.start}",
+                    fix="save the config file as UTF-8",
+                )
+            ) from None
+        except OSError as error:
+            raise ConfigError(
+                describe(
+                    f"Cannot read the config file {file}",
+                    received=f"{type(error).__name__}: {error.strerror or error}",
+                    fix="check the file's permissions",
+                )
+            ) from None
+        return cls.from_toml(text, source=str(file))
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> RunConfig:
         """Returns a copy with dotted keys replaced (``{"training.seed": 1}``).
