@@ -1,4 +1,8 @@
-"""A folder of class subfolders holding PNG/JPEG images, loaded into memory.
+"""A folder of class subfolders holding PNG/JPEG/GIF/BMP images, loaded into memory.
+
+Images are decoded as a viewer shows them: a JPEG's EXIF orientation is applied,
+CMYK JPEGs, palette PNGs, GIFs (their first frame) and 16-bit PNGs become ordinary
+``uint8`` pixels, and a file is read by its content (a GIF named ``.png`` is a GIF).
 
 Example:
     >>> import tempfile, numpy as np, tensorflow as tf
@@ -16,6 +20,8 @@ Example:
 from __future__ import annotations
 
 import os
+import re
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, overload
@@ -28,9 +34,18 @@ from transferlab.data.dataset_splits import DatasetSplits
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.errors import ConfigError, DataFileError, DatasetNotFoundError, describe
 
-__all__ = ["load_image_folder"]
+__all__ = ["decode_image_file", "image_orientation", "load_image_folder"]
 
-_EXTENSIONS = (".png", ".jpg", ".jpeg")
+_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+_FORMATS = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+)
+_ACCEPTED_FORMATS = "PNG (8- or 16-bit, gray, RGB, RGBA, palette), JPEG (gray, RGB, CMYK), GIF, BMP"
+_TF_NOISE = re.compile(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|\[\[\{\{node[^\]]*\]\]")
 _MODES = {"grayscale": 1, "rgb": 3}
 
 
@@ -61,11 +76,12 @@ def load_image_folder(
     color_mode: Literal["grayscale", "rgb"] = "grayscale",
     test_folder: str | os.PathLike[str] | None = None,
 ) -> LabeledImages | DatasetSplits:
-    """Loads ``folder/<class>/<image>.png|jpg|jpeg`` as ``uint8`` images.
+    """Loads ``folder/<class>/<image>.png|jpg|jpeg|gif|bmp`` as ``uint8`` images.
 
     Class names are the subfolder names, sorted; label ``i`` is the ``i``-th.
-    Images are decoded with ``tf.io.decode_image`` (no extra dependency) and
-    resized with antialiased bilinear interpolation. Hidden files and files
+    Images are decoded with :func:`decode_image_file` (``tf.io`` and a small
+    EXIF reader: no extra dependency; EXIF orientation applied) and resized
+    with antialiased bilinear interpolation. Hidden files and files
     with other extensions are skipped.
 
     Args:
@@ -157,7 +173,7 @@ def _class_folders(root: Path) -> tuple[str, ...]:
                 f"The image folder {root} has no class subfolders"
                 + (" (it is empty)" if not entries else ""),
                 received=f"{len(loose)} images directly in the folder" if loose else None,
-                accepted="folder/<class name>/<image>.png|jpg|jpeg",
+                accepted="folder/<class name>/<image>.png|jpg|jpeg|gif|bmp",
                 fix="put each class's images in a subfolder named after the class",
             )
         )
@@ -216,20 +232,174 @@ def _read_split(
 
 
 def _decode(file: Path, channels: int) -> npt.NDArray[np.uint8]:
+    return decode_image_file(file, channels=channels)
+
+
+def _format(data: bytes) -> str | None:
+    return next((name for magic, name in _FORMATS if data.startswith(magic)), None)
+
+
+def image_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of JPEG bytes; 1 (as stored) without one.
+
+    Reads the APP1 ``Exif`` segment's first image directory (tag ``0x0112``),
+    in either byte order. Anything unreadable counts as 1.
+
+    Example:
+        >>> import struct
+        >>> tiff = b"MM\\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)
+        >>> app1 = b"Exif\\x00\\x00" + tiff
+        >>> image_orientation(b"\\xff\\xd8\\xff\\xe1" + struct.pack(">H", len(app1) + 2) + app1 + b"\\xff\\xda")
+        6
+        >>> image_orientation(b"\\x89PNG\\r\\n\\x1a\\n")
+        1
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return 1
+    pos = 2
     try:
-        tensor = tf.io.decode_image(
-            file.read_bytes(), channels=channels, dtype=tf.uint8, expand_animations=False
-        )
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as err:
+        while pos + 4 <= len(data) and data[pos] == 0xFF:
+            marker = data[pos + 1]
+            if marker in (0xD9, 0xDA):  # end of image, start of scan: no EXIF before the pixels
+                return 1
+            if (
+                marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01
+            ):  # fill byte, markers without length
+                pos += 1 if marker == 0xFF else 2
+                continue
+            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+            segment = data[pos + 4 : pos + 2 + length]
+            if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+                return _tiff_orientation(segment[6:])
+            pos += 2 + length
+    except struct.error:
+        return 1
+    return 1
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None:
+        return 1
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    for index in range(count):
+        entry = tiff[ifd + 2 + 12 * index : ifd + 14 + 12 * index]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag == 0x0112:
+            value = (
+                struct.unpack(order + "H", entry[8:10])[0]
+                if kind == 3
+                else struct.unpack(order + "I", entry[8:12])[0]
+            )
+            return int(value) if 1 <= value <= 8 else 1
+    return 1
+
+
+def _orient(image: npt.NDArray[np.uint8], orientation: int) -> npt.NDArray[np.uint8]:
+    """``image`` (H, W, C) turned as EXIF ``orientation`` says a viewer shows it."""
+    if orientation == 2:
+        image = image[:, ::-1]
+    elif orientation == 3:
+        image = image[::-1, ::-1]
+    elif orientation == 4:
+        image = image[::-1]
+    elif orientation == 5:
+        image = image.transpose(1, 0, 2)
+    elif orientation == 6:
+        image = np.rot90(image, k=-1)
+    elif orientation == 7:
+        image = np.rot90(image, k=-1)[::-1]
+    elif orientation == 8:
+        image = np.rot90(image, k=1)
+    return np.ascontiguousarray(image)
+
+
+def decode_image_file(path: str | os.PathLike[str], *, channels: int | None = None) -> npt.NDArray[np.uint8]:
+    """Decodes one PNG, JPEG, GIF or BMP file into ``uint8`` ``(H, W, C)`` pixels, as a viewer shows it.
+
+    The format is read from the content, not the name. A JPEG's EXIF
+    orientation is applied; CMYK JPEGs become RGB; palette PNGs and GIFs (the
+    first frame) RGB or RGBA; 16-bit PNGs are scaled to 8 bits.
+
+    Args:
+        path: The image file.
+        channels: 1 (luminance), 3 (RGB; gray repeated) or ``None`` (as
+            stored: 1, 2, 3 or 4 channels).
+
+    Returns:
+        ``uint8`` pixels ``(height, width, channels)``.
+
+    Raises:
+        DataFileError: The file cannot be read, is empty, is not one of the
+            formats, or is damaged; the message names the file and the format.
+
+    Example:
+        >>> import tempfile, struct, numpy as np, tensorflow as tf
+        >>> from pathlib import Path
+        >>> jpeg = tf.io.encode_jpeg(np.zeros((20, 40, 3), "uint8")).numpy()  # 40 wide, 20 high
+        >>> tiff = b"II*\\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0)
+        >>> app1 = b"Exif\\x00\\x00" + tiff
+        >>> path = Path(tempfile.mkdtemp()) / "photo.jpg"
+        >>> _ = path.write_bytes(jpeg[:2] + b"\\xff\\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+        >>> decode_image_file(path).shape  # orientation 6: shown rotated, 20 wide and 40 high
+        (40, 20, 3)
+    """
+    import tensorflow as tf
+
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as error:
         raise DataFileError(
             describe(
-                f"Cannot decode the image {file}",
-                received=err.message.splitlines()[0] if err.message else type(err).__name__,
-                accepted="PNG or JPEG files",
+                f"Cannot read the image file {file}",
+                received=f"{type(error).__name__}: {error.strerror or error}",
+                fix="check that the file exists and is readable",
+            )
+        ) from None
+    kind = _format(data)
+    if not data or kind is None:
+        raise DataFileError(
+            describe(
+                f"Cannot decode the image {file}: "
+                + (
+                    "the file is empty (0 bytes)" if not data else "it is not an image file of a known format"
+                ),
+                received=f"{len(data)} bytes" + (f", starting {data[:8]!r}" if data else ""),
+                accepted=_ACCEPTED_FORMATS,
+                fix="delete or re-export the file",
+            )
+        )
+    wanted = 3 if kind in ("GIF", "BMP") and channels == 1 else (channels or 0)
+    try:
+        try:
+            tensor = tf.io.decode_image(data, channels=wanted, dtype=tf.uint8, expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            if kind != "JPEG" or wanted == 0:
+                raise
+            # libjpeg converts CMYK to RGB only when it keeps the channels: convert here instead
+            tensor = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.UnknownError) as err:
+        reason = " ".join(_TF_NOISE.sub(" ", str(getattr(err, "message", err) or "")).split())[:200]
+        raise DataFileError(
+            describe(
+                f"Cannot decode the image {file}: it is a damaged or unsupported {kind} file",
+                received=f"{len(data)} bytes; the {kind} decoder said: {reason or type(err).__name__}",
+                accepted=_ACCEPTED_FORMATS,
                 fix="delete or re-export the file",
             )
         ) from None
-    return np.asarray(tensor)
+    image = np.asarray(tensor, dtype=np.uint8)
+    if channels == 1 and image.shape[-1] != 1:
+        rgb = image[..., :3].astype(np.float32)
+        gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32) if rgb.shape[-1] == 3 else rgb[..., :1]
+        image = np.clip(np.rint(gray), 0, 255).astype(np.uint8).reshape(*image.shape[:2], 1)
+    elif channels == 3 and image.shape[-1] != 3:
+        image = image[..., :3] if image.shape[-1] == 4 else np.repeat(image[..., :1], 3, axis=-1)
+    if kind == "JPEG":
+        image = _orient(image, image_orientation(data))
+    return image
 
 
 def _resize(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
