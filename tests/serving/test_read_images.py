@@ -100,8 +100,8 @@ def test_undecodable_png_names_the_file(tmp_path):
     bad.write_bytes(b"this is not a png at all")
     with pytest.raises(
         DataFileError,
-        match=r"Cannot decode image file .*broken\.png\. Received: 24 bytes; "
-        r"TensorFlow said: .*Fix: check that it is a valid PNG or JPEG",
+        match=r"(?s)Cannot decode the image .*broken\.png: it is not an image file of a known format.*"
+        r"Received: 24 bytes.*Fix: delete or re-export the file",
     ):
         read_images(bad)
 
@@ -208,3 +208,44 @@ def test_bad_arguments(tmp_path):
         read_images(["x.png"], size=(0, 28))
     with pytest.raises(ConfigError, match=r"`channels` must be 1, 3 or None\. Received: channels=2"):
         read_images(["x.png"], channels=2)
+
+
+def test_a_rotated_jpeg_reads_as_shown_and_a_gif_named_png_reads(tmp_path):
+    import struct
+
+    import tensorflow as tf
+
+    jpeg = tf.io.encode_jpeg(np.zeros((20, 40, 3), "uint8")).numpy()
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0)
+    app1 = b"Exif\x00\x00" + tiff
+    (tmp_path / "p.jpg").write_bytes(
+        jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+    )
+    assert read_images(tmp_path / "p.jpg").shape == (1, 40, 20, 3)
+    image = pytest.importorskip("PIL.Image")
+    buffer = __import__("io").BytesIO()
+    image.fromarray(np.full((5, 6, 3), 90, "uint8")).save(buffer, "GIF")
+    (tmp_path / "g.png").write_bytes(buffer.getvalue())
+    assert read_images(tmp_path / "g.png").shape == (1, 5, 6, 3)
+
+
+def test_16_bit_rgba_png_reads_as_8_bit_rgb(tmp_path):
+    import tensorflow as tf
+
+    (tmp_path / "d.png").write_bytes(tf.io.encode_png(np.full((3, 4, 4), 65535, np.uint16)).numpy())
+    images = read_images(tmp_path / "d.png")
+    assert images.shape == (1, 3, 4, 3) and images.dtype == np.uint8 and int(images.max()) == 255
+
+
+def test_file_names_of_any_encoding_survive_into_text(tmp_path):
+    import os
+
+    from transferlab.serving.predictions import display_name
+
+    raw = os.fsencode(tmp_path) + b"/caf\xe9-\xff.npy"
+    with open(raw, "wb") as handle:
+        np.save(handle, np.zeros((1, 4, 4), "uint8"))
+    (path,) = [p for p in tmp_path.iterdir() if p.suffix == ".npy"]
+    assert read_images(path).shape == (1, 4, 4)
+    name = display_name(path)
+    assert name.endswith("caf\\xe9-\\xff.npy") and name.encode("utf-8")

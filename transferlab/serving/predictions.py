@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,7 +11,24 @@ import numpy.typing as npt
 
 from transferlab.errors import ConfigError, describe
 
-__all__ = ["Predictions"]
+__all__ = ["Predictions", "display_name"]
+
+
+def display_name(path: str | os.PathLike[str] | bytes) -> str:
+    """A file name as printable UTF-8 text, whatever its encoding on disk.
+
+    Undecodable bytes of a file name (Python keeps them as surrogate escapes)
+    are written as ``\\xNN``, so the name survives into CSV or JSON output
+    instead of failing its encoding. Valid names of any script are unchanged.
+
+    Example:
+        >>> display_name("photos/café.png"), display_name(b"photos/caf\\xe9.png")
+        ('photos/café.png', 'photos/caf\\\\xe9.png')
+        >>> display_name("caf\\udce9.png").encode("utf-8")
+        b'caf\\\\xe9.png'
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

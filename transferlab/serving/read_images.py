@@ -15,10 +15,10 @@ from transferlab.errors import ConfigError, DataFileError, describe
 
 __all__ = ["read_images"]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 _NUMPY_SUFFIXES = (".npy", ".npz")
 _IDX_NAME = re.compile(r"(idx\d)|(\.idx(\.gz)?$)", re.IGNORECASE)
-_ACCEPTED = ".png, .jpg, .jpeg, .npy, .npz, IDX files (*-idx3-ubyte[.gz], *.idx)"
+_ACCEPTED = ".png, .jpg, .jpeg, .gif, .bmp, .npy, .npz, IDX files (*-idx3-ubyte[.gz], *.idx)"
 _NPZ_KEYS = ("images", "x", "x_test")
 
 
@@ -30,7 +30,9 @@ def read_images(
 ) -> npt.NDArray[np.uint8]:
     """Reads image files into one ``uint8`` array of raw pixels.
 
-    A PNG/JPEG file (decoded with ``tf.io``) holds one image; an IDX file (e.g.
+    A PNG/JPEG/GIF/BMP file (decoded with ``tf.io`` by its content, as a viewer
+    shows it: EXIF orientation applied, CMYK, palette and 16-bit images
+    converted, see :func:`~transferlab.data.image_folder.decode_image_file`) holds one image; an IDX file (e.g.
     ``t10k-images-idx3-ubyte.gz``) or a NumPy file holds ``(N, H, W)`` or
     ``(N, H, W, C)`` images (a 2-D array is one image). A ``.npz`` file must hold
     one array, or one named ``images``, ``x`` or ``x_test``. The images of all
@@ -159,21 +161,10 @@ def _read_one(path: Path) -> npt.NDArray[np.generic[object]]:
 
 
 def _decode(path: Path) -> npt.NDArray[np.uint8]:
-    import tensorflow as tf
+    """One image file as a viewer shows it (EXIF orientation, CMYK, palette, 16-bit...), alpha dropped."""
+    from transferlab.data.image_folder import decode_image_file
 
-    try:
-        image = tf.io.decode_image(
-            path.read_bytes(), channels=0, dtype=tf.uint8, expand_animations=False
-        ).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError) as error:
-        reason = " ".join(str(getattr(error, "message", error)).split())[:200]
-        raise DataFileError(
-            describe(
-                f"Cannot decode image file {path}",
-                received=f"{path.stat().st_size} bytes; TensorFlow said: {reason}",
-                fix="check that it is a valid PNG or JPEG file (re-save or re-download it)",
-            )
-        ) from None
+    image = decode_image_file(path)
     if image.shape[-1] in (2, 4):  # gray + alpha, RGBA: drop alpha
         image = image[..., :-1]
     return np.asarray(image, dtype=np.uint8)
