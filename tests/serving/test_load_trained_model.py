@@ -60,10 +60,32 @@ def test_corrupt_keras_file(tmp_path):
     (tmp_path / "model.keras").write_bytes(b"not a zip file")
     with pytest.raises(
         DataFileError,
-        match=r"Cannot load the Keras model .*model\.keras\. Received: "
-        r".*Fix: check that the file is a complete \.keras file",
+        match=r"(?s)The Keras model .*model\.keras is damaged: it is zeroed or overwritten.*"
+        r"Received: 14 bytes.*Fix: save the model again",
     ):
         load_trained_model(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (lambda data: data[: len(data) // 2], r"truncated \(its zip archive has no end\)"),
+        (lambda data: bytes(len(data)), r"zeroed or overwritten"),
+        (lambda data: b"", r"empty \(0 bytes\)"),
+        (lambda data: data[:-30], r"truncated|cannot be loaded"),
+    ],
+    ids=["half", "zeroed", "empty", "end-cut"],
+)
+def test_a_damaged_keras_file_is_reported_as_damaged_not_missing(tiny_model, tmp_path, damage, what):
+    path = tmp_path / "model.keras"
+    tiny_model.save(path)
+    path.write_bytes(damage(path.read_bytes()))
+    for target in (path, tmp_path):  # the file, and the run folder holding it
+        with pytest.raises(
+            DataFileError, match=rf"(?s)The Keras model .*model\.keras is damaged: .*({what})"
+        ) as info:
+            load_trained_model(target)
+        assert "No model at" not in str(info.value) and "function_node" not in str(info.value)
 
 
 def test_saved_model_without_transferlab_metadata(exported, tmp_path):
@@ -84,7 +106,19 @@ def test_corrupt_saved_model(exported, tmp_path):
     (copy / "saved_model.pb").write_bytes(b"garbage")
     with pytest.raises(
         DataFileError,
-        match=r"Cannot load the SavedModel .*copy\. Received: .*saved_model"
-        r"\.pb.*\. Fix: export the model again",
+        match=r"(?s)The SavedModel .*copy is damaged: it cannot be loaded.*Received: .*"
+        r"Fix: export the model again",
     ):
         load_trained_model(copy)
+
+
+def test_a_saved_model_with_damaged_variables_is_damaged(exported, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    for index in copy.glob("variables/*.index"):
+        index.write_bytes(bytes(index.stat().st_size))
+    with pytest.raises(
+        DataFileError, match=r"(?s)The SavedModel .*copy is damaged.*Fix: export the model again"
+    ) as info:
+        load_trained_model(copy)
+    assert "function_node" not in str(info.value) and "[Op:" not in str(info.value)

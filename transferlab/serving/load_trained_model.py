@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = ["load_trained_model"]
+
+_TF_NOISE = re.compile(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]")
 
 _ACCEPTED = (
     "a .keras file, a SavedModel folder (holding saved_model.pb) or a run folder (holding model.keras)"
@@ -37,7 +40,9 @@ def load_trained_model(path_or_run_folder: str | os.PathLike[str]) -> keras.Mode
         optimizer state (``compile=False``).
 
     Raises:
-        DataFileError: The path does not exist, or a model file is unreadable.
+        DataFileError: The path does not exist ("No model at ..."), or a
+            model file or SavedModel is damaged (empty, truncated, zeroed:
+            "... is damaged", with its path).
         ConfigError: The path holds no model transferlab can load.
 
     Example:
@@ -86,15 +91,35 @@ def _load_keras(path: Path) -> keras.Model:
     import transferlab.backbones
     import transferlab.strategies  # noqa: F401
 
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        reason = " ".join(str(error).split())[:300]
+    size = path.stat().st_size
+    head = path.read_bytes()[:4] if size else b""
+    if size == 0 or head != b"PK\x03\x04" or not zipfile.is_zipfile(path):
+        what = (
+            "empty (0 bytes)"
+            if size == 0
+            else (
+                "zeroed or overwritten (it does not start like a .keras zip archive)"
+                if head != b"PK\x03\x04"
+                else "truncated (its zip archive has no end)"
+            )
+        )
         raise DataFileError(
             describe(
-                f"Cannot load the Keras model {path}",
-                received=reason,
-                fix="check that the file is a complete .keras file saved by model.save; save it again",
+                f"The Keras model {path} is damaged: it is {what}",
+                received=f"{size} bytes",
+                fix="save the model again (model.save), or train the run again with --overwrite; "
+                "a run's checkpoints/best.weights.h5 may still hold good weights",
+            )
+        )
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        reason = " ".join(_TF_NOISE.sub(" ", str(error)).split())[:300]
+        raise DataFileError(
+            describe(
+                f"The Keras model {path} is damaged: it cannot be loaded",
+                received=f"{size} bytes; {type(error).__name__}: {reason}",
+                fix="save the model again (model.save), or train the run again with --overwrite",
             )
         ) from None
 
@@ -120,10 +145,14 @@ def _wrap_saved_model(path: Path) -> keras.Model:
         ) from None
     try:
         layer = keras.layers.TFSMLayer(str(path), call_endpoint="serve", name="saved_model")
-    except (OSError, ValueError) as error:
-        reason = " ".join(str(error).split())[:300]
+    except Exception as error:  # TensorFlow raises many kinds for a damaged SavedModel
+        reason = " ".join(_TF_NOISE.sub(" ", str(error)).split())[:300]
         raise DataFileError(
-            describe(f"Cannot load the SavedModel {path}", received=reason, fix="export the model again")
+            describe(
+                f"The SavedModel {path} is damaged: it cannot be loaded",
+                received=f"{type(error).__name__}: {reason}",
+                fix="export the model again (export_saved_model)",
+            )
         ) from None
     images = keras.Input(shape=shape, dtype="uint8", name="images")
     outputs = layer(images)
