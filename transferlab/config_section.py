@@ -9,16 +9,17 @@ import os
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from transferlab.errors import ConfigError, describe
 
 __all__ = ["ConfigSection", "field"]
 
 _S = TypeVar("_S", bound="ConfigSection")
+_T = TypeVar("_T")
 
 
-def field(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None) -> Any:
+def field(default: _T, doc: str, *, choices: tuple[_T, ...] | None = None) -> _T:
     """A documented config field (``doc`` shows in ``transferlab train --help`` and the docs).
 
     Args:
@@ -61,7 +62,7 @@ class ConfigSection:
         """Cross-field checks; subclasses override. Raises ConfigError."""
 
     @classmethod
-    def from_mapping(cls: type[_S], table: Mapping[str, Any]) -> _S:
+    def from_mapping(cls: type[_S], table: Mapping[str, object]) -> _S:
         """Builds the section from a TOML table, rejecting unknown keys.
 
         Example:
@@ -102,9 +103,9 @@ class ConfigSection:
                 )
         return cls(**dict(table))
 
-    def to_mapping(self) -> dict[str, Any]:
+    def to_mapping(self) -> dict[str, object]:
         """The section as a plain dict (tuples become lists), for TOML/JSON."""
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
@@ -116,11 +117,11 @@ class ConfigSection:
         return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
 
-def _type_name(tp: Any) -> str:
+def _type_name(tp: object) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(key: str, value: Any, tp: Any) -> Any:
+def _coerce(key: str, value: object, tp: object) -> object:
     """Checks ``value`` against the annotation ``tp``; converts lists to tuples and ints to floats."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -167,8 +168,11 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return value
         if isinstance(value, os.PathLike):  # a path where a path is meant: its string
             return os.fspath(value)
-    elif isinstance(value, tp):
-        return value
+    elif isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+    else:  # a generic other than tuple, a Literal...: a bug in the section, not in the config
+        raise TypeError(f"config key `{key}`: unsupported field annotation {tp!r}")
     raise ConfigError(
         describe(
             f"Wrong type for config key `{key}`",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import keras
 import numpy as np
@@ -110,16 +109,16 @@ class _SeedStream(keras.random.SeedGenerator):
         return seed
 
 
-def _flat_layers(augment: Any) -> list[Any]:
+def _flat_layers(augment: keras.layers.Layer) -> list[keras.layers.Layer]:
     if isinstance(augment, keras.Sequential):
-        out: list[Any] = []
+        out: list[keras.layers.Layer] = []
         for layer in augment.layers:
             out.extend(_flat_layers(layer))
         return out
     return [augment]
 
 
-def _augment_batch(layers: Sequence[Any], images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+def _augment_batch(layers: Sequence[keras.layers.Layer], images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
     """Applies the layers in training mode, drawing every random number from ``key``."""
     for i, layer in enumerate(layers):
         if hasattr(layer, "get_random_transformation") and hasattr(layer, "transform_images"):

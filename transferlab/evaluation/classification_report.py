@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.errors import ConfigError, DataError, describe
@@ -15,6 +16,28 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = ["ClassificationReport"]
+
+_Int64Array: TypeAlias = np.ndarray[tuple[int, ...], np.dtype[np.int64]]
+_Float64Array: TypeAlias = np.ndarray[tuple[int, ...], np.dtype[np.float64]]
+
+
+class ClassMetrics(TypedDict):
+    """One class's row of :meth:`ClassificationReport.per_class`."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ReportDict(TypedDict):
+    """:meth:`ClassificationReport.to_dict`: JSON-ready."""
+
+    accuracy: float
+    examples: int
+    per_class: dict[str, ClassMetrics]
+    confusion_matrix: list[list[int]]
+    most_confused: list[list[str | int]]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -42,12 +65,12 @@ class ClassificationReport:
     """
 
     class_names: tuple[str, ...]
-    labels: np.ndarray
-    probabilities: np.ndarray
+    labels: _Int64Array
+    probabilities: _Float64Array
 
     @classmethod
     def from_probabilities(
-        cls, probabilities: Any, labels: Any, class_names: tuple[str, ...] | list[str]
+        cls, probabilities: npt.ArrayLike, labels: npt.ArrayLike, class_names: tuple[str, ...] | list[str]
     ) -> ClassificationReport:
         """Checks shapes and builds the report.
 
@@ -133,9 +156,9 @@ class ClassificationReport:
         return cls.from_probabilities(outputs, data.labels, data.class_names)
 
     @property
-    def predictions(self) -> np.ndarray:
+    def predictions(self) -> _Int64Array:
         """Predicted labels ``(N,)``."""
-        return self.probabilities.argmax(axis=1)
+        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)  # intp: a no-op on 64 bits
 
     @property
     def accuracy(self) -> float:
@@ -143,12 +166,12 @@ class ClassificationReport:
         return float((self.predictions == self.labels).mean()) if len(self.labels) else 0.0
 
     @property
-    def confusion_matrix(self) -> np.ndarray:
+    def confusion_matrix(self) -> _Int64Array:
         """``[true, predicted]`` counts, ``(num_classes, num_classes)``."""
         k = len(self.class_names)
         return np.bincount(self.labels * k + self.predictions, minlength=k * k).reshape(k, k)
 
-    def per_class(self) -> dict[str, dict[str, float]]:
+    def per_class(self) -> dict[str, ClassMetrics]:
         """Precision, recall, F1 and support for each class."""
         cm = self.confusion_matrix
         true_pos = np.diag(cm).astype(float)
@@ -171,16 +194,16 @@ class ClassificationReport:
         pairs = [(int(i) // cm.shape[1], int(i) % cm.shape[1]) for i in order]
         return [(self.class_names[t], self.class_names[p], int(cm[t, p])) for t, p in pairs if cm[t, p] > 0]
 
-    def losses(self) -> np.ndarray:
+    def losses(self) -> _Float64Array:
         """Cross-entropy of each example, ``(N,)``."""
         picked = self.probabilities[np.arange(len(self.labels)), self.labels]
         return -np.log(np.clip(picked, 1e-12, 1.0))
 
-    def top_losses(self, n: int = 9) -> np.ndarray:
+    def top_losses(self, n: int = 9) -> _Int64Array:
         """Indices of the ``n`` examples with the highest loss, highest first."""
         return np.argsort(-self.losses(), kind="stable")[:n]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReportDict:
         """Accuracy, per-class metrics, confusion matrix and most-confused pairs (JSON-ready)."""
         return {
             "accuracy": self.accuracy,

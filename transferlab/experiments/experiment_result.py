@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from transferlab.config.run_config import RunConfig
 from transferlab.evaluation.classification_report import ClassificationReport
+from transferlab.training.train_result import TrainResult
 
 __all__ = ["ExperimentResult"]
 
@@ -28,7 +28,7 @@ class ExperimentResult:
     report: ClassificationReport
     run_dir: Path
     train_seconds: float
-    train_result: Any
+    train_result: TrainResult
 
     @property
     def test_accuracy(self) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TypedDict, Unpack
 
 from transferlab.config.run_config import RunConfig
 from transferlab.data.pipeline import make_pipeline
@@ -16,12 +16,22 @@ from transferlab.training.lr_finder import LRFinder, find_learning_rate
 __all__ = ["lr_find_for_config"]
 
 
+class _SweepOptions(TypedDict, total=False):
+    """The :class:`LRFinder` fields that set up its sweep."""
+
+    min_rate: float
+    max_rate: float
+    steps: int
+    smoothing: float
+    stop_factor: float
+
+
 def lr_find_for_config(
     config: RunConfig,
     *,
     phase: int = 0,
     plot_to: str | os.PathLike[str] | None = None,
-    **options: Any,
+    **options: Unpack[_SweepOptions],
 ) -> LRFinder:
     """Sweeps the learning rate for one phase of the run ``config`` describes.
 

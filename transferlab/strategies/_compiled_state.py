@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from typing import Any
+
+import keras
 
 from transferlab._keras_compat import flatten_layers
 
@@ -15,20 +16,20 @@ __all__: list[str] = []
 class CompiledState:
     """Trainable flags and variables at compile time, and the optimizer compiled with."""
 
-    optimizer: Any
-    layer_flags: dict[int, tuple[Any, bool]]
+    optimizer: keras.optimizers.Optimizer | None
+    layer_flags: dict[int, tuple[keras.layers.Layer, bool]]
     variable_ids: frozenset[int]
 
 
-_STATES: weakref.WeakKeyDictionary[Any, CompiledState] = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary[keras.Model, CompiledState] = weakref.WeakKeyDictionary()
 
 
-def layer_flags(model: Any) -> dict[int, tuple[Any, bool]]:
+def layer_flags(model: keras.Model) -> dict[int, tuple[keras.layers.Layer, bool]]:
     """``{id(layer): (layer, trainable)}`` for the model and every layer in it."""
     return {id(layer): (layer, bool(layer.trainable)) for layer in flatten_layers(model)}
 
 
-def record(model: Any) -> None:
+def record(model: keras.Model) -> None:
     """Stores the model's current trainable state as its compiled state."""
     _STATES[model] = CompiledState(
         optimizer=getattr(model, "optimizer", None),
@@ -37,7 +38,7 @@ def record(model: Any) -> None:
     )
 
 
-def recorded(model: Any) -> CompiledState | None:
+def recorded(model: keras.Model) -> CompiledState | None:
     """The state stored by :func:`record`, if still valid for the model's optimizer."""
     state = _STATES.get(model)
     if state is None or state.optimizer is not getattr(model, "optimizer", None):

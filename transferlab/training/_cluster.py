@@ -6,9 +6,12 @@ import dataclasses
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transferlab.training.state import BackupPosition
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
 
 __all__ = ["agree_on_position", "common_position", "task_identity"]
 
@@ -16,7 +19,7 @@ __all__ = ["agree_on_position", "common_position", "task_identity"]
 MAX_CANDIDATES = 3
 
 
-def task_identity(strategy: Any = None) -> tuple[bool, str]:
+def task_identity(strategy: tf.distribute.Strategy | None = None) -> tuple[bool, str]:
     """Returns ``(is_chief, worker_name)`` for this process.
 
     Uses the strategy's cluster resolver when it has one, else ``TF_CONFIG``.
@@ -62,7 +65,7 @@ def common_position(offers: Sequence[Sequence[BackupPosition]]) -> BackupPositio
 
 
 def agree_on_position(
-    strategy: Any, positions: Sequence[BackupPosition], num_workers: int
+    strategy: tf.distribute.Strategy, positions: Sequence[BackupPosition], num_workers: int
 ) -> BackupPosition | None:
     """All workers exchange their backed-up positions; each returns the same common one.
 
@@ -82,7 +85,7 @@ def agree_on_position(
     local = tf.constant([rows], dtype=tf.int64)  # (1, K, 3): one block per replica
 
     @tf.function  # eager collectives are slow and warn
-    def exchange() -> Any:
+    def exchange() -> tf.Tensor:
         return strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0)
 
     blocks = np.asarray(exchange()).reshape(-1, MAX_CANDIDATES, 3)

@@ -10,7 +10,7 @@ import re
 import uuid
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import keras
 import numpy as np
@@ -34,7 +34,7 @@ FEATURE_CACHE_MODES = ("auto", "off", "disk")
 RANDOM_ATTRIBUTE = "transferlab_random"
 
 # The dropout and noise families (SpatialDropout1D/2D/3D are Dropout subclasses).
-_DROPOUT_AND_NOISE: tuple[type[Any], ...] = (
+_DROPOUT_AND_NOISE: tuple[type[keras.layers.Layer], ...] = (
     keras.layers.Dropout,
     keras.layers.GaussianNoise,
     keras.layers.GaussianDropout,
@@ -45,7 +45,11 @@ _RATE_ATTRIBUTES = ("rate", "stddev", "dropout", "recurrent_dropout")
 _KEY_VERSION = b"transferlab-feature-cache-key-2\0"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # Per-object tokens of models whose feature path cannot be serialized.
-_TOKENS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_TOKENS: weakref.WeakKeyDictionary[keras.Model, str] = weakref.WeakKeyDictionary()
+# ``(N, D)`` features in the feature path's dtype: float32, float16 or ml_dtypes' bfloat16 (which
+# NumPy's types cannot name, hence ``generic[object]``); quoted: ``np.generic`` is not
+# subscriptable at runtime.
+_Features: TypeAlias = "np.ndarray[tuple[int, int], np.dtype[np.generic[object]]]"
 
 
 class FeatureCache:
@@ -92,12 +96,12 @@ class FeatureCache:
     def __init__(self, folder: str | Path | None = None, *, batch_size: int = 256) -> None:
         self.folder = Path(folder) if folder is not None else None
         self.batch_size = int(batch_size)
-        self._memory: dict[str, np.ndarray] = {}
+        self._memory: dict[str, _Features] = {}
         self.hits = 0
         self.misses = 0
 
     @staticmethod
-    def reasons_off(model: Any, *, augment: Any) -> list[str]:
+    def reasons_off(model: keras.Model, *, augment: keras.layers.Layer | None) -> list[str]:
         """Why cached features would differ from the model's own; ``[]`` when valid.
 
         Args:
@@ -129,9 +133,9 @@ class FeatureCache:
         head_ids = {id(v) for v in model.head.variables}
         outside = [v for v in model.trainable_variables if id(v) not in head_ids]
         if outside:
-            owners: dict[int, Any] = {}
+            owners: dict[int, keras.layers.Layer] = {}
             _variable_owners(model, owners)
-            layers: list[Any] = []
+            layers: list[keras.layers.Layer] = []
             for variable in outside:
                 owner = owners.get(id(variable))
                 if owner is not None and all(owner is not seen for seen in layers):
@@ -156,7 +160,7 @@ class FeatureCache:
             )
         return reasons
 
-    def key(self, model: Any, data: LabeledImages) -> str:
+    def key(self, model: keras.Model, data: LabeledImages) -> str:
         """The cache key of ``model``'s features of ``data``.
 
         A hash of the serialized feature path (every layer's config from the
@@ -212,7 +216,7 @@ class FeatureCache:
         digest.update(images.tobytes())
         return digest.hexdigest()[:32]
 
-    def features(self, model: Any, data: LabeledImages) -> np.ndarray:
+    def features(self, model: keras.Model, data: LabeledImages) -> _Features:
         """The pooled features of ``data`` (computed, or read from memory or disk).
 
         Args:
@@ -242,7 +246,7 @@ class FeatureCache:
                 import tensorflow as tf
 
                 dtype = tf.as_dtype(str(stored["dtype"])).as_numpy_dtype
-                features = stored["features"].astype(dtype)
+                features: _Features = stored["features"].astype(dtype)
             self.hits += 1
         else:
             self.misses += 1
@@ -254,7 +258,7 @@ class FeatureCache:
         self._memory[key] = features
         return features
 
-    def _compute(self, model: Any, data: LabeledImages) -> np.ndarray:
+    def _compute(self, model: keras.Model, data: LabeledImages) -> _Features:
         import tensorflow as tf
 
         extractor = model.feature_extractor()
@@ -274,7 +278,7 @@ class FeatureCache:
 # === Layers ===
 
 
-def _children(layer: Any) -> list[Any]:
+def _children(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     """The direct sublayers of ``layer`` (a functional model's layers, a custom layer's attributes)."""
     flatten = getattr(layer, "_flatten_layers", None)
     if flatten is not None:
@@ -282,19 +286,19 @@ def _children(layer: Any) -> list[Any]:
     return list(getattr(layer, "layers", []))
 
 
-def _descendants(layer: Any) -> list[Any]:
-    found = []
+def _descendants(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    found: list[keras.layers.Layer] = []
     for child in _children(layer):
         found.append(child)
         found.extend(_descendants(child))
     return found
 
 
-def _describe_layer(layer: Any) -> str:
+def _describe_layer(layer: keras.layers.Layer) -> str:
     return f"{layer.name!r} ({type(layer).__name__})"
 
 
-def _variable_owners(layer: Any, owners: dict[int, Any]) -> None:
+def _variable_owners(layer: keras.layers.Layer, owners: dict[int, keras.layers.Layer]) -> None:
     """Maps each trainable variable's id to the innermost layer that holds it."""
     for child in _children(layer):
         for variable in child.trainable_weights:
@@ -302,7 +306,7 @@ def _variable_owners(layer: Any, owners: dict[int, Any]) -> None:
         _variable_owners(child, owners)
 
 
-def _declared(layer: Any) -> bool | None:
+def _declared(layer: keras.layers.Layer) -> bool | None:
     value = getattr(layer, RANDOM_ATTRIBUTE, None)
     if value is None or isinstance(value, bool):
         return value
@@ -315,7 +319,7 @@ def _declared(layer: Any) -> bool | None:
     )
 
 
-def _seed_generators(layer: Any) -> list[Any]:
+def _seed_generators(layer: keras.layers.Layer) -> list[keras.random.SeedGenerator]:
     """The ``keras.random.SeedGenerator`` objects a layer holds."""
     found = list(getattr(layer, "_seed_generators", None) or [])
     for value in vars(layer).values():
@@ -324,8 +328,8 @@ def _seed_generators(layer: Any) -> list[Any]:
     return [g for g in found if isinstance(g, keras.random.SeedGenerator)]
 
 
-def _all_rates_zero(layer: Any) -> bool:
-    rates = []
+def _all_rates_zero(layer: keras.layers.Layer) -> bool:
+    rates: list[float] = []
     for name in _RATE_ATTRIBUTES:
         value = getattr(layer, name, None)
         if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
@@ -333,7 +337,7 @@ def _all_rates_zero(layer: Any) -> bool:
     return bool(rates) and all(rate == 0 for rate in rates)
 
 
-def _why_random(layer: Any) -> str | None:
+def _why_random(layer: keras.layers.Layer) -> str | None:
     """Why ``layer`` changes its output between training steps, or ``None``."""
     if _declared(layer):
         return f"it declares {RANDOM_ATTRIBUTE} = True"
@@ -345,9 +349,9 @@ def _why_random(layer: Any) -> str | None:
     return None
 
 
-def _random_layers(layer: Any, name: str) -> list[tuple[Any, str, str]]:
+def _random_layers(layer: keras.layers.Layer, name: str) -> list[tuple[keras.layers.Layer, str, str]]:
     """``(layer, parent name, why)`` of the random layers under ``layer``, outermost first."""
-    found = []
+    found: list[tuple[keras.layers.Layer, str, str]] = []
     for child in _children(layer):
         if _declared(child) is False:
             continue
@@ -362,7 +366,7 @@ def _random_layers(layer: Any, name: str) -> list[tuple[Any, str, str]]:
 # === Key ===
 
 
-def _path_json(model: Any, extractor: Any) -> str:
+def _path_json(model: keras.Model, extractor: keras.Model) -> str:
     """The feature path's config as canonical JSON (or a per-model token if it cannot be serialized)."""
     try:
         config = keras.saving.serialize_keras_object(extractor)
@@ -383,15 +387,15 @@ def _path_json(model: Any, extractor: Any) -> str:
     return _canonical_json(config, names)
 
 
-def _canonical_json(config: Any, names: dict[str, str]) -> str:
+def _canonical_json(config: object, names: dict[str, str]) -> str:
     """JSON of a Keras config with layer names replaced by their canonical ones, trainable flags out."""
 
-    def rename(value: Any) -> Any:
+    def rename(value: object) -> object:
         return names.get(value, value) if isinstance(value, str) else value
 
-    def walk(value: Any) -> Any:
+    def walk(value: object) -> object:
         if isinstance(value, dict):
-            out = {}
+            out: dict[str, object] = {}
             for key, item in value.items():
                 if key == "trainable":
                     continue
@@ -408,12 +412,12 @@ def _canonical_json(config: Any, names: dict[str, str]) -> str:
             return [walk(item) for item in value]
         return value
 
-    def rename_all(value: Any) -> Any:
+    def rename_all(value: object) -> object:
         if isinstance(value, (list, tuple)):
             return [rename_all(item) for item in value]
         return rename(value)
 
-    def default(value: Any) -> Any:
+    def default(value: object) -> object:
         if isinstance(value, np.ndarray):
             return value.tolist()
         if isinstance(value, np.generic):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
 
 from transferlab.errors import ConfigError, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
 
 __all__ = ["OneCycle"]
 
@@ -83,7 +86,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         """Steps spent rising to ``max_rate``."""
         return int(round(self.total_steps * self.warmup_fraction))
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: int | tf.Tensor) -> tf.Tensor:
         step = ops.cast(step, "float32")
         start = self.max_rate / self.div_factor
         end = start / self.final_div_factor
@@ -97,7 +100,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
             return down_rate
         return ops.where(step < self.warmup_steps, up_rate, down_rate)
 
-    def get_config(self) -> dict[str, Any]:
+    def get_config(self) -> dict[str, object]:
         return {
             "max_rate": self.max_rate,
             "total_steps": self.total_steps,

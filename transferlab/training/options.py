@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from transferlab.config_section import ConfigSection, field
 from transferlab.errors import ConfigError, describe
@@ -169,7 +169,7 @@ class TrainingOptions(ConfigSection):
         """
         return Path(os.path.expandvars(os.path.expanduser(self.run_dir)))
 
-    def replace(self, **changes: Any) -> TrainingOptions:
+    def replace(self, **changes: object) -> TrainingOptions:
         """A copy with ``changes`` (option names as keys), validated like the original.
 
         Raises:
@@ -178,13 +178,13 @@ class TrainingOptions(ConfigSection):
         merged = {**self.to_mapping(), **changes}
         return type(self).from_mapping(merged)
 
-    def identity_options(self) -> dict[str, Any]:
+    def identity_options(self) -> dict[str, object]:
         """The options that change a run's numbers (the part of its identity they make)."""
         return {k: v for k, v in self.to_mapping().items() if k not in self.IDENTITY_EXCLUDED}
 
     @classmethod
     def coerce(
-        cls, options: TrainingOptions | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+        cls, options: TrainingOptions | Mapping[str, object] | None, overrides: Mapping[str, object]
     ) -> TrainingOptions:
         """``options`` (an instance, a mapping or ``None`` for the defaults) with ``overrides`` applied."""
         if options is None:

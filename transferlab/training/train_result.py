@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from transferlab.training.run_folder import MetricRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
 
 __all__ = ["TrainResult"]
 
@@ -31,8 +36,8 @@ class TrainResult:
     """
 
     history: dict[str, list[float]]
-    rows: list[dict[str, Any]]
-    model: Any
+    rows: list[MetricRow]
+    model: keras.Model
     run_dir: Path
     resumed_from: tuple[int, int, int] | None = None
     feature_cache: dict[str, str] = dataclasses.field(default_factory=dict)
