@@ -42,11 +42,11 @@ def test_library_error_is_one_line_without_traceback(capsys):
     )
 
 
-def test_missing_mnist_folder_is_a_one_line_error(tmp_path, capsys):
+def test_missing_mnist_folder_is_an_error_naming_the_files(tmp_path, capsys):
     assert main(["data", "--path", str(tmp_path), "--no-download"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("transferlab: error: ") and err.count("\n") == 1
-    assert "train-images-idx3-ubyte.gz" in err
+    assert err.startswith("transferlab: error: MNIST files are missing") and "Traceback" not in err
+    assert "  Received: missing train-images-idx3-ubyte.gz" in err
 
 
 def test_backbones_lists_the_registry(capsys):

@@ -91,7 +91,7 @@ def test_flags_override_the_config_file(first_run, tmp_path):
     config, _, _ = first_run
     path = config.save(tmp_path / "c.toml")
     args = build_parser().parse_args(
-        ["train", "--config", str(path), "--lr", "0.5", "--classes", "1", "2", "--deterministic"]
+        ["train", "--config", str(path), "--learning-rate", "0.5", "--classes", "1", "2", "--deterministic"]
     )
     resolved = RunConfig.load(args.config).with_overrides(config_overrides(args))
     assert resolved.strategy.learning_rate == 0.5
@@ -101,7 +101,7 @@ def test_flags_override_the_config_file(first_run, tmp_path):
 
 def test_a_bad_flag_value_is_one_line_and_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--strategy", "finetune"])
+        main(["train", "--kind", "finetune"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid choice: 'finetune'" in err

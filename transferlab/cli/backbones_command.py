@@ -11,7 +11,7 @@ HELP = "list registered backbones with input sizes, preprocessing and layer grou
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``backbones`` command to the top-level parser."""
-    parser = subparsers.add_parser("backbones", help=HELP, description=HELP.capitalize() + ".")
+    parser = subparsers.add_parser("backbones", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     parser.add_argument(
         "pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*' (default: all)"
     )

@@ -9,29 +9,35 @@ from typing import Any
 
 from transferlab.config.run_config import RunConfig
 
-__all__ = ["add_config_flags", "config_overrides", "resolved_config"]
+__all__ = ["ALIASES", "add_config_flags", "config_overrides", "flag_name", "resolved_config"]
 
-# Flags whose name is not simply the key's (`--strategy fine_tune` reads better than `--kind`).
-_FLAG_NAMES = {
-    "strategy.kind": "strategy",
-    "strategy.learning_rate": "lr",
-    "strategy.finetune_learning_rate": "finetune-lr",
-}
+#: Documented aliases: ``--strategy fine_tune`` also sets ``strategy.kind`` (``--kind``).
+ALIASES = {"strategy.kind": ("--strategy",)}
 
 
-def _flag(section: str, name: str) -> str:
-    return "--" + _FLAG_NAMES.get(f"{section}.{name}", name.replace("_", "-"))
+def flag_name(key: str) -> str:
+    """The flag of a config key: its name with dashes (``strategy.learning_rate`` -> ``--learning-rate``).
+
+    Example:
+        >>> flag_name("strategy.finetune_learning_rate"), flag_name("strategy.kind")
+        ('--finetune-learning-rate', '--kind')
+    """
+    return "--" + key.partition(".")[2].replace("_", "-")
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """Adds one flag per config key, grouped by section, each with its documentation.
+    """Adds one flag per config key, grouped by section, each with its documentation and default.
+
+    The flag is the key's name with dashes (``strategy.learning_rate`` is
+    ``--learning-rate``); ``--strategy`` is a documented alias of ``--kind``.
 
     Example:
         >>> parser = argparse.ArgumentParser()
         >>> add_config_flags(parser)
-        >>> args = parser.parse_args(["--strategy", "fine_tune", "--top", "2", "--classes", "5", "6"])
-        >>> config_overrides(args)["strategy.kind"], config_overrides(args)["data.classes"]
-        ('fine_tune', (5, 6))
+        >>> args = parser.parse_args(["--kind", "fine_tune", "--learning-rate", "0.01", "--classes", "5", "6"])
+        >>> overrides = config_overrides(args)
+        >>> overrides["strategy.kind"], overrides["strategy.learning_rate"], overrides["data.classes"]
+        ('fine_tune', 0.01, (5, 6))
     """
     defaults = RunConfig()
     for section in ("data", "model", "strategy", "training"):
@@ -41,11 +47,16 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         for field in dataclasses.fields(section_config):
             tp = hints[field.name]
             default = getattr(section_config, field.name)
+            key = f"{section}.{field.name}"
+            aliases = ALIASES.get(key, ())
+            alias_note = "; alias: " + ", ".join(aliases) if aliases else ""
             options: dict[str, Any] = {
-                "dest": f"{section}.{field.name}",
+                "dest": key,
                 "default": None,
                 # argparse formats help with %: a literal % in a doc must be doubled
-                "help": f"{field.metadata.get('doc', '')} (default: {default!r})".replace("%", "%%"),
+                "help": f"{field.metadata.get('doc', '')} (default: {_shown(default)}{alias_note})".replace(
+                    "%", "%%"
+                ),
             }
             if tp is bool:
                 options["action"] = argparse.BooleanOptionalAction
@@ -56,8 +67,17 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 options["metavar"] = {int: "N", float: "X"}.get(tp, "TEXT")
                 if field.metadata.get("choices"):
                     options["choices"] = field.metadata["choices"]
-                    options["metavar"] = "{" + ",".join(field.metadata["choices"]) + "}"
-            group.add_argument(_flag(section, field.name), **options)
+                    # with an alias, the choices are shown once (in the doc), not after each name
+                    choices = "{" + ",".join(field.metadata["choices"]) + "}"
+                    options["metavar"] = field.name.upper() if aliases else choices
+            group.add_argument(flag_name(key), *aliases, **options)
+
+
+def _shown(default: object) -> str:
+    """A default as a flag takes it: ``5 6`` for a tuple (``none`` when empty), ``''`` for an empty text."""
+    if isinstance(default, tuple):
+        return " ".join(map(str, default)) if default else "none"
+    return repr(default)
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,7 +11,7 @@ HELP = "load a data set (MNIST, an IDX folder or an image folder) and summarise 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``data`` command to the top-level parser."""
-    parser = subparsers.add_parser("data", help=HELP, description=HELP.capitalize() + ".")
+    parser = subparsers.add_parser("data", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     parser.add_argument(
         "--dataset",
         choices=("mnist", "idx", "folder"),

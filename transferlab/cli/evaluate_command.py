@@ -12,7 +12,7 @@ HELP = "evaluate a trained model (.keras, SavedModel or run folder) on a data se
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``evaluate`` command to the top-level parser."""
-    parser = subparsers.add_parser("evaluate", help=HELP, description=HELP.capitalize() + ".")
+    parser = subparsers.add_parser("evaluate", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     parser.add_argument(
         "model",
         metavar="MODEL_OR_RUN",

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "launch",
         help=HELP,
-        description=HELP.capitalize() + ".",
+        description=HELP[0].upper() + HELP[1:] + ".",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,7 +13,7 @@ HELP = "sweep the learning rate (exponentially) for a run config and suggest a r
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``lr-find`` command to the top-level parser."""
-    parser = subparsers.add_parser("lr-find", help=HELP, description=HELP.capitalize() + ".")
+    parser = subparsers.add_parser("lr-find", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     parser.add_argument("--config", metavar="FILE", help="a TOML run config")
     parser.add_argument(
         "--phase",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from transferlab._version import __version__
 from transferlab.cli.parser import CommandParser
 
-__all__ = ["main"]
+__all__ = ["INTERRUPTED", "error_text", "main"]
 
 DESCRIPTION = """\
 Correct, fast and reproducible transfer learning on TensorFlow / Keras 3.
@@ -83,12 +83,63 @@ def _import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+#: What a Ctrl-C prints (on stderr) before the command exits with code 130.
+INTERRUPTED = "transferlab: interrupted; resume with the same command"
+#: Longer error messages are printed on several lines (the problem first, each part indented).
+_ONE_LINE_LIMIT = 200
+_PARTS = (". Received: ", ". Accepted: ", ". Fix: ")
+
+
+def error_text(error: BaseException, *, prog: str = "transferlab") -> str:
+    """How the command line prints an error: ``<prog>: error: <first line>``, the rest indented.
+
+    A short message stays on one line. A longer one is laid out on several: the
+    problem, then ``Received:``, ``Accepted:`` and ``Fix:`` each on an indented
+    line (a message :func:`~transferlab.errors.describe` laid out on several
+    lines keeps its layout).
+
+    Example:
+        >>> from transferlab.errors import ConfigError, describe
+        >>> print(error_text(ConfigError(describe("`k` must be positive", received="k=0"))))
+        transferlab: error: `k` must be positive. Received: k=0.
+        >>> print(error_text(ConfigError(describe("The run folder holds another run",
+        ...                                       received="x" * 150, fix="pass another run_name"))))
+        ... # doctest: +ELLIPSIS
+        transferlab: error: The run folder holds another run.
+          Received: xxx...xxx.
+          Fix: pass another run_name.
+    """
+    message = str(error).strip() or type(error).__name__
+    lines = message.splitlines()
+    if len(lines) == 1 and len(message) >= _ONE_LINE_LIMIT:
+        text = message
+        for part in _PARTS:
+            head, found, tail = text.partition(part)
+            if found:
+                text = f"{head}.\n{part[2:]}{tail}"
+        lines = text.splitlines()
+    rest = [line if line.startswith(" ") else "  " + line for line in lines[1:] if line.strip()]
+    return "\n".join([f"{prog}: error: {lines[0]}", *rest])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code.
 
-    Errors transferlab raises on purpose are printed as one line
-    (``transferlab: error: ...``) with exit code 2; no traceback.
+    Errors transferlab raises on purpose are printed as ``transferlab: error:
+    <problem>`` (long messages go on, indented, on the next lines) with exit code
+    2; no traceback. Ctrl-C at any moment prints one line, :data:`INTERRUPTED`,
+    and exits with code 130.
     """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        sys.stderr.write(INTERRUPTED + "\n")
+        sys.stderr.flush()
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The options' accepted values come from the modules that own them (which import
     # TensorFlow), so TensorFlow starts, quietly, before the parser is built.
@@ -96,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # reported by the command's own parser, so the hint names its --help
-        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        command_parser = getattr(args, "command_parser", parser)
+        command_parser.error(command_parser.unknown_flags_message(unknown))
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -105,12 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except TransferlabError as error:
-        message = " ".join(str(error).split())
-        sys.stderr.write(f"transferlab: error: {message}\n")
+        sys.stdout.flush()
+        sys.stderr.write(error_text(error) + "\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("transferlab: interrupted\n")
-        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

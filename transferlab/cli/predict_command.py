@@ -17,7 +17,7 @@ _OUTPUT_SUFFIXES = (".csv", ".json")
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the ``predict`` command to the top-level parser."""
-    parser = subparsers.add_parser("predict", help=HELP, description=HELP.capitalize() + ".")
+    parser = subparsers.add_parser("predict", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     parser.add_argument(
         "model",
         metavar="MODEL_OR_RUN",

@@ -37,15 +37,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--short", action="store_true", help="a CI-sized run (narrow network, small source set, few epochs)"
     )
+    parser.add_argument("--quiet", action="store_true", help="no line per epoch (a line per method only)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the quickstart and prints the accuracy table."""
+    import sys
+
     from transferlab.experiments.quickstart import format_quickstart_table, run_quickstart
 
+    # a step bar on a terminal, else one line per epoch
+    verbose: int | str = 0 if args.quiet else ("auto" if sys.stdout.isatty() else 2)
     results = run_quickstart(
         progress=lambda line: print(line, flush=True),
+        verbose=verbose,
         backbone=args.backbone,
         weights=args.weights,
         labels_per_class=args.labels_per_class,
@@ -63,5 +69,7 @@ def run(args: argparse.Namespace) -> int:
             f"\n{best} beats training from scratch by {gain * 100:.1f} points "
             f"with {args.labels_per_class} labels per class."
         )
+    seconds = sum(result.train_seconds for result in results.values())
     print(f"Run folders are in {args.run_dir}/ (config.toml in each reproduces its run).")
+    print(f"Trained in {seconds:.0f} s.")
     return 0

@@ -13,12 +13,16 @@ HELP = "train and evaluate a model from a TOML config and/or flags (flags overri
 EPILOG = """\
 examples:
   transferlab train --config examples/few_shot_transfer.toml
-  transferlab train --backbone alexnet --strategy feature_extraction --classes 5 6 7 8 9 \\
-      --labels-per-class 10 --pretrain-classes 0 1 2 3 4
-  transferlab train --backbone vgg16 --weights imagenet --strategy fine_tune --top 2
+  transferlab train --backbone alexnet --kind feature_extraction --classes 5 6 7 8 9 \\
+      --labels-per-class 10 --validation 0.2 --pretrain-classes 0 1 2 3 4
+  transferlab train --backbone vgg16 --weights imagenet --kind fine_tune --top 2 \\
+      --learning-rate 1e-3 --finetune-learning-rate 1e-4 --early-stopping 2
 
-The resolved config is saved as config.toml in the run folder: run it again with
+Every flag is a config key with dashes (strategy.learning_rate is --learning-rate;
+--strategy is an alias of --kind); flags override the file. The config that ran is
+saved as config.toml in the run folder: run it again with
 `transferlab train --config runs/<name>/config.toml` to reproduce the run.
+Ctrl-C stops a run; the same command resumes it where it stopped.
 """
 
 
@@ -27,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "train",
         help=HELP,
-        description=HELP.capitalize() + ".",
+        description=HELP[0].upper() + HELP[1:] + ".",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

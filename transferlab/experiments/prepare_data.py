@@ -19,10 +19,12 @@ def prepare_data(
     """Loads the data set and cuts it as ``[data]`` says.
 
     Keeps ``data.classes`` (re-indexed in that order) in both splits; at most
-    ``data.max_train`` training examples; then either ``data.labels_per_class``
-    labelled examples per class (no validation split: a few-shot run has only
-    its few labels) or a held-out ``data.validation`` fraction. All seeded by
-    ``training.seed``.
+    ``data.max_train`` training examples; then ``data.labels_per_class``
+    labelled examples per class, of which ``data.validation`` are held out for
+    validation (:meth:`~transferlab.config.DataConfig.validation_per_class` of
+    each class: a few-shot run uses no more labels than it says); without
+    ``labels_per_class``, a stratified ``data.validation`` fraction of the
+    training examples is held out. All seeded by ``training.seed``.
 
     Returns:
         ``(splits as loaded, train, validation or None, test)``.
@@ -36,6 +38,9 @@ def prepare_data(
     validation: LabeledImages | None = None
     if config.data.labels_per_class:
         train = sample_per_class(train, config.data.labels_per_class, seed=config.training.seed)
+        held_out = config.data.validation_per_class()
+        if held_out:
+            validation, train = sample_per_class(train, held_out, seed=config.training.seed, return_rest=True)
     elif config.data.validation:
         train, validation = train_val_split(train, config.data.validation, seed=config.training.seed)
     return splits, train, validation, test
