@@ -15,7 +15,9 @@ read with ``os.wait4``'s ``ru_maxrss``), in short mode with ``--short``:
 - ``pipeline_throughput.py``: the Trainer's input pipeline against the
   library's models consuming it;
 - ``feature_cache.py``: 10 epochs of frozen-backbone training with and without
-  feature caching, and bfloat16 against float32 (speed and accuracy).
+  feature caching, and bfloat16 against float32 (speed and accuracy);
+- ``backup_cost.py``: the step time with an exact-resume backup every 50 steps
+  against backups at epoch ends only.
 
 A float32 matmul is also timed here, before and after, as an indicator of the
 load on the (shared) machine. Every ratio is printed beside the baseline it
@@ -205,6 +207,28 @@ def summarize(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             fc["peak_rss_mb"],
         )
     )
+    bc = runs["backup_cost"]
+    res = bc["result"]
+    rows.append(
+        _row(
+            f"AlexNet fine-tune ms/step: backups every 50 steps vs at epoch ends only ({res['images']} images)",
+            f"{1000 * res['step_seconds']['every_50']:.1f}",
+            f"{1000 * res['step_seconds']['epoch_ends']:.1f}",
+            f"{res['ratio']:.3f}x",
+            "<= 1.05x",
+            bc["peak_rss_mb"],
+        )
+    )
+    rows.append(
+        _row(
+            "one backup (weights + Adam slots) vs the 50 steps it covers",
+            f"{1000 * res['seconds_per_backup']:.0f} ms",
+            f"{50000 * res['step_seconds']['epoch_ends']:.0f} ms",
+            f"{100 * res['backup_share_of_50_steps']:.1f} %",
+            "<= 5 %",
+            bc["peak_rss_mb"],
+        )
+    )
     sc = runs["scaling"]
     res = sc["result"]
     by_size = [r for r in res["rows"] if r["axis"] == "input size"]
@@ -288,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "scaling": ["backbone_throughput.py", "--part", "scaling", *short],
         "pipeline_throughput": ["pipeline_throughput.py", *short],
         "feature_cache": ["feature_cache.py", *(short or ["--full"])],
+        "backup_cost": ["backup_cost.py", *([] if short else ["--full"])],
     }
     matmul_start = matmul_gflops()
     runs = {name: run_benchmark(name, cmd, logs) for name, cmd in plan.items()}
