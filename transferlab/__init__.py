@@ -16,12 +16,56 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import os
+import sys
+from typing import TYPE_CHECKING
 
 from transferlab._version import __version__
 
-# Names are imported on first use (PEP 562), so `import transferlab` stays cheap and the
-# command line can start TensorFlow quietly; type checkers see the imports below.
+
+def _register_saved_model_classes() -> None:
+    """Imports the modules whose classes a saved ``.keras`` model may name.
+
+    Keras finds the classes of a saved model (Classifier, InputAdapter,
+    FrozenStatsBatchNormalization, the Layerwise<Optimizer> classes,
+    ScaledSchedule, OneCycle) only once the modules defining them have run
+    their ``register_keras_serializable`` decorators; importing them here lets
+    ``keras.saving.load_model`` work after a plain ``import transferlab``.
+
+    It starts TensorFlow, with the C++ start-up lines (oneDNN, CUDA probing,
+    CPU features) silenced as the command line does, and nothing else: no
+    backbone is built or registered, no Keras or TensorFlow setting changes.
+    """
+    quiet = "tensorflow" not in sys.modules
+    saved = -1
+    if quiet:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+        except (OSError, ValueError, AttributeError):  # no file descriptor 2 (e.g. pythonw)
+            saved = -1
+    try:
+        for module in (
+            "transferlab.backbones.classifier",
+            "transferlab.strategies",
+            "transferlab.training.one_cycle",
+        ):
+            importlib.import_module(module)
+        if quiet:
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # CUDA probing prints here; no runtime start
+    finally:
+        if saved >= 0:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+_register_saved_model_classes()
+
+# Names are imported on first use (PEP 562); type checkers see the imports below.
 _EXPORTS: dict[str, str] = {
     "apply_phase": "transferlab.strategies",
     "BackboneInfo": "transferlab.backbones",
@@ -71,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "select_classes": "transferlab.data",
     "set_trainable_groups": "transferlab.strategies",
     "Strategy": "transferlab.strategies",
+    "strategy_by_name": "transferlab.strategies",
     "train_val_split": "transferlab.data",
     "Trainer": "transferlab.training",
     "TrainResult": "transferlab.training",
@@ -136,6 +181,7 @@ if TYPE_CHECKING:  # pragma: no cover
         compile_phase,
         freeze,
         set_trainable_groups,
+        strategy_by_name,
         unfreeze,
     )
     from transferlab.training import (
@@ -199,12 +245,13 @@ __all__ = [
     "save_backbone",
     "select_classes",
     "set_trainable_groups",
+    "strategy_by_name",
     "train_val_split",
     "unfreeze",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'transferlab' has no attribute {name!r}")

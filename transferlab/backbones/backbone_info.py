@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from transferlab.errors import BackboneError, describe
@@ -131,6 +131,48 @@ class BackboneInfo:
                     )
                 )
 
+    def to_config(self) -> dict[str, object]:
+        """The record as plain JSON values (a saved :class:`Classifier` keeps it).
+
+        Example:
+            >>> info = BackboneInfo(name="tiny", default_input_size=(8, 8), min_input_size=(8, 8),
+            ...     channels=1, preprocessing="unit", groups=(LayerGroup("a", "x"),), feature_layer="x")
+            >>> BackboneInfo.from_config(info.to_config()) == info
+            True
+        """
+        config = dataclasses.asdict(self)
+        config["default_input_size"] = list(self.default_input_size)
+        config["min_input_size"] = list(self.min_input_size)
+        config["groups"] = [[g.name, g.last_layer] for g in self.groups]
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> BackboneInfo:
+        """The record :meth:`to_config` wrote.
+
+        Raises:
+            BackboneError: For a config that is not such a record.
+        """
+        values = dict(config)
+        try:
+            values["default_input_size"] = _pair(values["default_input_size"])
+            values["min_input_size"] = _pair(values["min_input_size"])
+            groups = values["groups"]
+            if not isinstance(groups, (list, tuple)):
+                raise TypeError(groups)
+            values["groups"] = tuple(LayerGroup(str(name), str(last)) for name, last in groups)
+            return cls(**values)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, BackboneError):
+                raise
+            raise BackboneError(
+                describe(
+                    "Not a BackboneInfo record",
+                    received=f"{sorted(values)} ({type(error).__name__}: {error})",
+                    fix="pass the dict BackboneInfo.to_config() returned",
+                )
+            ) from None
+
     @property
     def group_names(self) -> tuple[str, ...]:
         """The group names, bottom to top."""
@@ -220,3 +262,9 @@ class BackboneInfo:
                     ),
                 )
             )
+
+
+def _pair(value: object) -> tuple[int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise TypeError(f"expected (height, width), got {value!r}")
+    return (int(value[0]), int(value[1]))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import NamedTuple, cast
 
 import keras
 
 from transferlab._keras_compat import flatten_layers
-from transferlab.backbones.backbone_info import BackboneInfo
+from transferlab.backbones.backbone_info import BackboneInfo, LayerGroup
+from transferlab.backbones.model_backbone import model_backbone_info
 from transferlab.backbones.registry import create_backbone, get_backbone_info
 from transferlab.data.input_adapter import InputAdapter
 from transferlab.errors import ConfigError, describe
@@ -44,8 +45,10 @@ class Classifier(keras.Model):
     Build one with :func:`build_classifier`.
 
     Args:
-        backbone: A backbone built by ``create_backbone(backbone_name, ...)``.
-        backbone_name: Its registry name (for :attr:`backbone_info`).
+        backbone: A backbone built by ``create_backbone(backbone_name, ...)``,
+            or any built Keras model described by ``backbone_info``.
+        backbone_name: Its registry name (for :attr:`backbone_info`), or the
+            name in ``backbone_info``.
         num_classes: Number of outputs of the head.
         input_shape: Shape of one raw image, ``(height, width, channels)``
             (or ``(height, width)``).
@@ -57,6 +60,8 @@ class Classifier(keras.Model):
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (mixed: the
             last dense layer and the softmax stay float32).
         resize: How the adapter resizes (see :class:`InputAdapter`).
+        backbone_info: The backbone's record when it is not a registered one
+            (a model passed to :func:`build_classifier`); saved with the model.
         **kwargs: ``name``, ``trainable`` (passed to ``keras.Model``).
 
     Attributes:
@@ -77,17 +82,48 @@ class Classifier(keras.Model):
         activation: str | None = "softmax",
         precision: str = "float32",
         resize: str = "bilinear",
-        **kwargs: Any,
+        backbone_info: BackboneInfo | None = None,
+        **kwargs: object,
     ) -> None:
-        info = get_backbone_info(backbone_name)
+        info = get_backbone_info(backbone_name) if backbone_info is None else backbone_info
         _validate_head(num_classes, pooling, dropout, activation, precision)
         policy = _PRECISIONS[precision]
+        # Every layer made here, and the model itself, under the precision's policy, when
+        # built and when loaded alike: a mixed_float16 model compiles with loss scaling.
+        with _dtype_policy(policy):
+            self._build_graph(
+                backbone, info, num_classes, input_shape, pooling, dropout, activation, resize, kwargs
+            )
+        self._backbone_info = info
+        self._own_info = backbone_info is not None
+        self.backbone_name = info.name
+        self.num_classes = num_classes
+        self.image_shape = tuple(int(d) for d in input_shape)
+        self.pooling = pooling
+        self.dropout = dropout
+        self.activation = activation
+        self.precision = precision
+        self.resize = resize
+
+    def _build_graph(
+        self,
+        backbone: keras.Model,
+        info: BackboneInfo,
+        num_classes: int,
+        input_shape: Sequence[int],
+        pooling: str,
+        dropout: float,
+        activation: str | None,
+        resize: str,
+        kwargs: dict[str, object],
+    ) -> None:
+        policy = keras.config.dtype_policy().name
         backbone_in = tuple(backbone.input_shape[1:])
 
         # === Layers ===
         adapter = InputAdapter(
-            size=tuple(backbone_in[:2]),  # type: ignore[arg-type]
-            channels=int(backbone_in[2]),  # type: ignore[arg-type]
+            size=(int(backbone_in[0]), int(backbone_in[1])),
+            channels=int(backbone_in[2]),
             preprocessing=info.preprocessing,
             resize=resize,
             name="adapter",
@@ -119,24 +155,15 @@ class Classifier(keras.Model):
         outputs = head(pooled)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-        # === Config ===
         self.adapter = adapter
         self.backbone = backbone
         self.head = head
-        self.backbone_name = info.name
-        self.num_classes = num_classes
-        self.image_shape = tuple(int(d) for d in input_shape)
-        self.pooling = pooling
-        self.dropout = dropout
-        self.activation = activation
-        self.precision = precision
-        self.resize = resize
         self._pooled = pooled
 
     @property
     def backbone_info(self) -> BackboneInfo:
         """The backbone's metadata record."""
-        return get_backbone_info(self.backbone_name)
+        return self._backbone_info
 
     @property
     def head_layers(self) -> list[keras.layers.Layer]:
@@ -153,8 +180,8 @@ class Classifier(keras.Model):
         """
         return keras.Model(self.inputs[0], self._pooled, name=f"{self.name}_features")
 
-    def get_config(self) -> dict[str, Any]:
-        return {
+    def get_config(self) -> dict[str, object]:
+        config: dict[str, object] = {
             "name": self.name,
             "trainable": self.trainable,
             "backbone": keras.saving.serialize_keras_object(self.backbone),
@@ -172,14 +199,20 @@ class Classifier(keras.Model):
                 "adapter": self.adapter.trainable,
             },
         }
+        if self._own_info:
+            config["backbone_info"] = self._backbone_info.to_config()
+        return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Classifier:
+    def from_config(cls, config: dict[str, object]) -> Classifier:
         config = dict(config)
-        flags = config.pop("model_flags", {})
+        flags = cast("dict[str, bool]", config.pop("model_flags", {}))
         trainable = config.pop("trainable", True)
         backbone = keras.saving.deserialize_keras_object(config.pop("backbone"))
-        model = cls(backbone=backbone, **config)
+        info = config.pop("backbone_info", None)
+        if info is not None:
+            config["backbone_info"] = BackboneInfo.from_config(cast("dict[str, object]", info))
+        model = cls(backbone=backbone, **config)  # type: ignore[arg-type]  # the values get_config wrote
         # Layer configs carry each layer's own flag; restore the flags of the
         # nested models too, without cascading over their layers' flags.
         for part, flag in flags.items():
@@ -235,7 +268,7 @@ def _validate_head(
 
 
 def build_classifier(
-    backbone: str,
+    backbone: str | keras.Model,
     num_classes: int,
     *,
     input_shape: Sequence[int] = (28, 28, 1),
@@ -246,35 +279,61 @@ def build_classifier(
     activation: str | None = "softmax",
     precision: str = "float32",
     resize: str = "bilinear",
-    **backbone_kwargs: Any,
+    groups: Sequence[LayerGroup] | Mapping[str, str] | None = None,
+    backbone_info: BackboneInfo | None = None,
+    **backbone_kwargs: object,
 ) -> Classifier:
-    """Builds a :class:`Classifier` on a registered backbone.
+    """Builds a :class:`Classifier` on a registered backbone or on any Keras model.
 
     Raw images of ``input_shape`` (e.g. 28x28x1 MNIST) go straight in: the
     input adapter resizes them, converts their channels to the backbone's and
     applies its preprocessing.
 
+    A built ``keras.Model`` (e.g. ``keras.applications.MobileNetV2(weights=None,
+    include_top=False, input_shape=(32, 32, 3))`` or your own functional
+    model) is used as it is, weights included, and becomes part of the
+    classifier (its layers are shared, not copied). Its metadata is inferred
+    (see :func:`~transferlab.backbones.model_backbone.model_backbone_info`):
+    input size and channels from its input shape, preprocessing from a
+    ``keras.applications`` name (else ``"unit"``), layer groups from its block
+    names or its downsampling layers; pass ``groups`` or a whole
+    ``backbone_info`` to set them.
+
+    The head is a softmax over ``num_classes >= 2`` outputs; a two-class task
+    (yes/no) uses ``num_classes=2``, which is what the library's losses,
+    metrics and reports expect (a single sigmoid output is not built).
+
     Args:
-        backbone: A registered backbone name (see ``list_backbones()``).
-        num_classes: Number of classes.
+        backbone: A registered backbone name (see ``list_backbones()``), or a
+            built ``keras.Model`` taking images of a fixed size.
+        num_classes: Number of classes, at least 2.
         input_shape: Shape of one raw image, ``(height, width[, channels])``.
         input_size: ``"auto"`` (the image size when the backbone takes it,
-            else the backbone's minimum size) or ``(height, width)``.
-        weights: ``None``, ``"imagenet"`` or a saved backbone's path.
+            else the backbone's minimum size) or ``(height, width)``; a model
+            backbone takes only its own size.
+        weights: ``None``, ``"imagenet"`` or a saved backbone's path (a
+            registered backbone only: a model brings its own weights).
         pooling: ``"avg"``, ``"max"`` or ``"flatten"``.
         dropout: Dropout rate before the last dense layer.
         activation: ``"softmax"`` or ``None`` for logits.
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"``; the global
-            Keras dtype policy is left as it was.
+            Keras dtype policy is left as it was. A model backbone must have
+            been built under the matching policy (``"mixed_bfloat16"`` ...).
         resize: ``"bilinear"``, ``"nearest"`` or ``"pad"``.
-        **backbone_kwargs: Options of the backbone's builder (e.g. ``width``).
+        groups: A model backbone's layer groups, bottom to top:
+            ``LayerGroup`` records or ``{group name: last layer name}``.
+        backbone_info: A model backbone's whole record (instead of inferring it).
+        **backbone_kwargs: Options of a registered backbone's builder (e.g. ``width``).
 
     Returns:
         The :class:`Classifier`, not compiled.
 
     Raises:
         UnknownBackboneError: For an unregistered name.
-        ConfigError: For a bad head option.
+        ConfigError: For a bad head option, ``num_classes < 2``, or options
+            that do not apply to a model backbone.
+        BackboneError: For a model that cannot be a backbone, or groups that
+            do not fit it.
         InputShapeError: For an ``input_size`` below the backbone's minimum.
         WeightsError: For weights that do not fit.
 
@@ -282,9 +341,23 @@ def build_classifier(
         >>> clf = build_classifier("alexnet", 10, width=0.125)
         >>> clf.output_shape, clf.backbone_info.name
         ((None, 10), 'alexnet')
+        >>> import keras
+        >>> net = keras.applications.MobileNetV2(weights=None, include_top=False,
+        ...     input_shape=(32, 32, 3), alpha=0.35)
+        >>> clf = build_classifier(net, 5)
+        >>> clf.backbone is net, clf.backbone_info.preprocessing, clf.backbone_info.group_names[-2:]
+        (True, 'tf', ('block15', 'block16'))
     """
-    info = get_backbone_info(backbone)
     _validate_head(num_classes, pooling, dropout, activation, precision)
+    if num_classes == 1:
+        raise ConfigError(
+            describe(
+                "`num_classes` must be at least 2: the head is a softmax over the classes",
+                received="num_classes=1",
+                fix="for a yes/no task pass num_classes=2 (two softmax outputs: the same model "
+                "as one sigmoid output, and what the losses, metrics and reports expect)",
+            )
+        )
     shape = tuple(int(d) for d in input_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ConfigError(
@@ -294,6 +367,29 @@ def build_classifier(
                 fix="pass e.g. input_shape=(28, 28, 1)",
             )
         )
+    if isinstance(backbone, keras.Model):
+        return _classifier_on_model(
+            backbone,
+            num_classes,
+            shape,
+            input_size=input_size,
+            weights=weights,
+            groups=groups,
+            backbone_info=backbone_info,
+            backbone_kwargs=backbone_kwargs,
+            head=_Head(pooling, dropout, activation, resize),
+            precision=precision,
+        )
+    if groups is not None or backbone_info is not None:
+        raise ConfigError(
+            describe(
+                "`groups` and `backbone_info` describe a Keras model passed as the backbone; "
+                "a registered backbone has its own",
+                received=f"backbone={backbone!r}",
+                fix="drop them, or pass the built keras.Model itself",
+            )
+        )
+    info = get_backbone_info(backbone)
     size = _resolve_size(info, shape[:2], input_size)
     with _dtype_policy(_PRECISIONS[precision]):
         net = create_backbone(
@@ -311,6 +407,82 @@ def build_classifier(
             resize=resize,
             name=f"{info.name}_classifier",
         )
+
+
+class _Head(NamedTuple):
+    pooling: str
+    dropout: float
+    activation: str | None
+    resize: str
+
+
+def _classifier_on_model(
+    model: keras.Model,
+    num_classes: int,
+    shape: tuple[int, ...],
+    *,
+    input_size: str | Sequence[int],
+    weights: str | None,
+    groups: Sequence[LayerGroup] | Mapping[str, str] | None,
+    backbone_info: BackboneInfo | None,
+    backbone_kwargs: Mapping[str, object],
+    head: _Head,
+    precision: str,
+) -> Classifier:
+    unused = {"weights": weights, **backbone_kwargs} if weights is not None else dict(backbone_kwargs)
+    if unused:
+        raise ConfigError(
+            describe(
+                "A Keras model passed as the backbone brings its own weights and options",
+                received=", ".join(f"{k}={v!r}" for k, v in unused.items()),
+                fix="load its weights on the model before (model.load_weights(...)) and drop these",
+            )
+        )
+    if groups is not None and backbone_info is not None:
+        raise ConfigError(
+            describe(
+                "Pass `groups` or `backbone_info`, not both",
+                fix="put the groups in the BackboneInfo (its `groups` field)",
+            )
+        )
+    if backbone_info is None:
+        info = model_backbone_info(model, groups=groups)
+    else:
+        info = backbone_info
+        info.group_layers(model)  # groups that do not fit: BackboneError now
+    model_size = tuple(model.inputs[0].shape[1:3]) if model.inputs else ()
+    if not isinstance(input_size, str) and tuple(int(d) for d in input_size) != model_size:
+        raise ConfigError(
+            describe(
+                "A Keras model passed as the backbone takes only its own input size",
+                received=f"input_size={tuple(input_size)!r} for a model built for {model_size!r}",
+                fix=f"drop `input_size`, or build the model with input_shape=({', '.join(map(str, input_size))}, channels)",
+            )
+        )
+    policy = _PRECISIONS[precision]
+    if model.dtype_policy.name != policy:
+        raise ConfigError(
+            describe(
+                f"The backbone model computes under the dtype policy {model.dtype_policy.name!r}, "
+                f"not the {policy!r} that precision={precision!r} needs",
+                received=f"precision={precision!r}",
+                fix=f"build the model inside keras.config.set_dtype_policy({policy!r}) (and restore it "
+                "afterwards), or pass the precision it was built with",
+            )
+        )
+    return Classifier(
+        model,
+        info.name,
+        num_classes,
+        input_shape=shape,
+        precision=precision,
+        backbone_info=info,
+        name=f"{info.name}_classifier",
+        pooling=head.pooling,
+        dropout=head.dropout,
+        activation=head.activation,
+        resize=head.resize,
+    )
 
 
 def _resolve_size(
@@ -333,4 +505,4 @@ def _resolve_size(
                 received=f"input_size={input_size!r}",
             )
         )
-    return size  # type: ignore[return-value]
+    return (size[0], size[1])

@@ -13,6 +13,7 @@ schedule) is the base rate, and a phase scales it (:func:`phase_learning_rates`)
 from transferlab.strategies.apply_batchnorm_policy import apply_batchnorm_policy
 from transferlab.strategies.apply_phase import apply_phase
 from transferlab.strategies.build_optimizer import build_optimizer
+from transferlab.strategies.by_name import STRATEGY_NAMES, strategy_by_name
 from transferlab.strategies.chain import Chain
 from transferlab.strategies.check_trainable_state import check_trainable_state
 from transferlab.strategies.compile_phase import compile_phase
@@ -33,6 +34,7 @@ from transferlab.strategies.unfreeze import unfreeze
 
 __all__ = [
     "SCHEDULES",
+    "STRATEGY_NAMES",
     "BatchNormPolicy",
     "Chain",
     "FeatureExtraction",
@@ -54,5 +56,6 @@ __all__ = [
     "layerwise_optimizer",
     "phase_learning_rates",
     "set_trainable_groups",
+    "strategy_by_name",
     "unfreeze",
 ]

@@ -1,0 +1,147 @@
+"""``strategy_by_name``: a strategy from its name, as a config's ``kind`` or the CLI writes it."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+
+from transferlab.errors import StrategyError, describe
+from transferlab.strategies.feature_extraction import FeatureExtraction
+from transferlab.strategies.fine_tune import FineTune
+from transferlab.strategies.gradual_unfreeze import GradualUnfreeze
+from transferlab.strategies.scratch import Scratch
+from transferlab.strategies.strategy import Strategy
+
+__all__ = ["DEFAULT_WARMUP_EPOCHS", "STRATEGY_NAMES", "strategy_by_name"]
+
+#: The names :func:`strategy_by_name` takes (a run config's ``strategy.kind`` choices).
+STRATEGY_NAMES: tuple[str, ...] = ("feature_extraction", "fine_tune", "gradual", "scratch")
+
+#: Head-only epochs before unfreezing, for ``"fine_tune"`` and ``"gradual"`` (a config's
+#: ``strategy.warmup_epochs`` default): fastai's ``fine_tune`` recipe, one frozen epoch so
+#: that the random new head does not send large gradients into the pretrained weights.
+DEFAULT_WARMUP_EPOCHS = 1
+
+
+def _options(cls: type[Strategy]) -> tuple[str, ...]:
+    return tuple(p for p in inspect.signature(cls).parameters if p not in ("self", "name"))
+
+
+def _feature_extraction(options: dict[str, object]) -> Strategy:
+    return FeatureExtraction(**options)  # type: ignore[arg-type]
+
+
+def _fine_tune(options: dict[str, object]) -> Strategy:
+    options.setdefault("warmup_epochs", DEFAULT_WARMUP_EPOCHS)
+    if options.get("top") == 0:  # a config's `top = 0`: all groups
+        options["top"] = None
+    if options.get("from_group") == "":
+        options["from_group"] = None
+    if options.get("finetune_learning_rate") == 0:  # a config's 0: the default
+        options["finetune_learning_rate"] = None
+    return FineTune(**options)  # type: ignore[arg-type]
+
+
+def _gradual(options: dict[str, object]) -> Strategy:
+    warmup = options.pop("warmup_epochs", DEFAULT_WARMUP_EPOCHS)
+    warmup_rate = options.pop("warmup_learning_rate", None)
+    if "epochs" in options:
+        if "epochs_per_step" in options:
+            raise StrategyError(
+                describe(
+                    "'gradual' takes `epochs` or `epochs_per_step` (the same option), not both",
+                    received=f"epochs={options['epochs']!r}, epochs_per_step={options['epochs_per_step']!r}",
+                    fix="keep one",
+                )
+            )
+        options["epochs_per_step"] = options.pop("epochs")
+    gradual = GradualUnfreeze(**options)  # type: ignore[arg-type]
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise StrategyError(
+            describe("`warmup_epochs` must be a whole number >= 0", received=f"warmup_epochs={warmup!r}")
+        )
+    if not warmup:
+        return gradual
+    head = FeatureExtraction(warmup, learning_rate=warmup_rate, name="warmup")  # type: ignore[arg-type]
+    return head.then(gradual)
+
+
+def _scratch(options: dict[str, object]) -> Strategy:
+    return Scratch(**options)  # type: ignore[arg-type]
+
+
+_BUILDERS: Mapping[str, tuple[Callable[[dict[str, object]], Strategy], tuple[str, ...]]] = {
+    "feature_extraction": (_feature_extraction, _options(FeatureExtraction)),
+    "fine_tune": (_fine_tune, _options(FineTune)),
+    "gradual": (
+        _gradual,
+        ("epochs", *_options(GradualUnfreeze), "warmup_epochs", "warmup_learning_rate"),
+    ),
+    "scratch": (_scratch, _options(Scratch)),
+}
+
+
+def strategy_by_name(name: str, **options: object) -> Strategy:
+    """The strategy called ``name``, built with ``options``.
+
+    The names are a run config's ``strategy.kind`` values (:data:`STRATEGY_NAMES`):
+
+    - ``"feature_extraction"``: :class:`FeatureExtraction` (``epochs``, ``learning_rate``).
+    - ``"fine_tune"``: :class:`FineTune`; ``warmup_epochs`` defaults to
+      :data:`DEFAULT_WARMUP_EPOCHS` (1), as in a config, not to the class's 0.
+      ``top=0``, ``from_group=""`` and ``finetune_learning_rate=0`` mean unset,
+      as in a config.
+    - ``"gradual"``: ``warmup_epochs`` (default 1) head-only epochs at
+      ``warmup_learning_rate`` (default: the optimizer's rate), then
+      :class:`GradualUnfreeze` (``epochs`` per step, ``steps``,
+      ``learning_rate``, ``lr_scale``, ``lr_decay``, ``batchnorm``).
+    - ``"scratch"``: :class:`Scratch` (``epochs``, ``learning_rate``).
+
+    Names are matched without regard to case, ``-`` or spaces (``"Fine-Tune"``).
+
+    Args:
+        name: One of :data:`STRATEGY_NAMES`.
+        **options: Options of that strategy (listed above).
+
+    Returns:
+        The strategy.
+
+    Raises:
+        StrategyError: For an unknown name (with the accepted names and the
+            closest match), an option the strategy does not take, or a bad
+            value (the strategy's own message).
+
+    Example:
+        >>> s = strategy_by_name("fine_tune", epochs=2, top=1)
+        >>> type(s).__name__, s.top, s.warmup_epochs
+        ('FineTune', 1, 1)
+        >>> strategy_by_name("fine_tuning")
+        Traceback (most recent call last):
+        ...
+        transferlab.errors.StrategyError: Unknown strategy. Received: name='fine_tuning'. Accepted: 'feature_extraction', 'fine_tune', 'gradual', 'scratch'. Fix: pass 'fine_tune', the closest match.
+    """
+    key = name.strip().lower().replace("-", "_").replace(" ", "_") if isinstance(name, str) else None
+    if key not in _BUILDERS:
+        close = difflib.get_close_matches(str(key or name), STRATEGY_NAMES, n=1, cutoff=0.5)
+        raise StrategyError(
+            describe(
+                "Unknown strategy",
+                received=f"name={name!r}",
+                accepted=", ".join(map(repr, STRATEGY_NAMES)),
+                fix=f"pass {close[0]!r}, the closest match" if close else "pass one of the accepted names",
+            )
+        )
+    builder, accepted = _BUILDERS[key]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], accepted, n=1, cutoff=0.75)
+        raise StrategyError(
+            describe(
+                f"Strategy {key!r} does not take the option(s) {', '.join(map(repr, unknown))}",
+                received=", ".join(f"{k}={options[k]!r}" for k in unknown),
+                accepted=", ".join(accepted),
+                fix=f"pass {close[0]!r}, the closest match" if close else "drop them",
+            )
+        )
+    return builder(dict(options))
