@@ -96,7 +96,7 @@ import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
 
-from transferlab._atomic import atomic_write_bytes
+from transferlab._atomic import atomic_write_bytes, storage_error
 from transferlab._keras_compat import build_compiled_metrics, replica_components
 from transferlab.errors import ConfigError, ResumeError, describe
 
@@ -496,10 +496,16 @@ class TrainingState:
         arrays[_META] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **arrays)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise storage_error(self.folder, error) from None
         for index in range(self.keep - 1, 0, -1):  # state.1 -> state.2, state -> state.1
             if self._slot(index - 1).is_file():
-                os.replace(self._slot(index - 1), self._slot(index))
+                try:
+                    os.replace(self._slot(index - 1), self._slot(index))
+                except OSError as error:
+                    raise storage_error(self._slot(index), error) from None
         atomic_write_bytes(self._slot(0), buffer.getvalue())
 
     def clear(self) -> None:

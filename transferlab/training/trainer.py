@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
+from transferlab.data.task_checks import check_task
 from transferlab.errors import ConfigError, DataError, ResumeError, describe
 from transferlab.strategies import check_trainable_state, compile_phase, phase_learning_rates
 from transferlab.strategies.phase import Phase
@@ -25,6 +26,7 @@ from transferlab.strategies.strategy import Strategy
 from transferlab.training._cluster import MAX_CANDIDATES, agree_on_position
 from transferlab.training.distribution import resolve_distribution
 from transferlab.training.distribution_info import DistributionInfo
+from transferlab.training.divergence import DivergenceGuard
 from transferlab.training.feature_cache import FeatureCache
 from transferlab.training.identity import (
     RunIdentity,
@@ -388,6 +390,8 @@ class Trainer:
         """Distribution, seeded model, phases and identity: everything before the run folder."""
         _check_data("train", train, required=True)
         _check_data("validation", validation, required=False)
+        for warning in check_task(train):
+            logger.warning("%s", warning)
         options = self.options
         # First: a multi-worker strategy must exist before any other TensorFlow work.
         dist = self._resolve_distribution()
@@ -675,7 +679,9 @@ class Trainer:
         monitor: str,
         is_chief: bool,
     ) -> list[keras.callbacks.Callback]:
-        callbacks: list[keras.callbacks.Callback] = []
+        # First: a diverged step stops the phase with an error before any other callback
+        # (logger, checkpoints, backup) can record or save the diverged state.
+        callbacks: list[keras.callbacks.Callback] = [DivergenceGuard(phase=metrics_logger.phase)]
         if is_chief:
             callbacks.append(metrics_logger)
             callbacks.append(Checkpoints(run, model, monitor, metrics_logger))
