@@ -120,3 +120,85 @@ def test_errors() -> None:
         match="the LR finder needs an optimizer with a float learning rate, not a schedule. Received: learning_rate=",
     ):
         LRFinder().run(scheduled, x, y)
+
+
+def _finder(losses: list[float]) -> LRFinder:
+    finder = LRFinder(min_rate=1e-4, max_rate=1.0, steps=len(losses), smoothing=0.0)
+    finder.rates = list(np.geomspace(1e-4, 1.0, len(losses)))
+    finder.losses = losses
+    return finder
+
+
+def test_a_suggestion_at_the_edge_of_the_sweep_warns_and_is_flagged(caplog: pytest.LogCaptureFixture) -> None:
+    falling = _finder([1.0 - 0.05 * i for i in range(12)] + [0.2])  # steepest at the very top
+    with caplog.at_level("WARNING", logger="transferlab.training.lr_finder"):
+        assert falling.suggestion() == pytest.approx(1.0)
+        falling.suggestion()  # the same result: warned once
+    assert falling.at_edge is True
+    (record,) = caplog.records
+    assert record.levelname == "WARNING"
+    assert record.getMessage().startswith(
+        "The suggested learning rate is at the top edge of the sweep (point 13 of 13, method='steepest'): "
+        "the best rate may lie beyond max_rate. Received: suggestion 1.00e+00, swept 1.0e-04 to 1.0e+00. "
+        "Fix: sweep again with a higher max_rate (above 1.0e+00)."
+    )
+    caplog.clear()
+    bottom = _finder([1.0, 0.95, 0.5, 0.45, 0.44, 0.43, 0.42, 0.42, 0.42, 0.5, 0.8, 2.0])
+    with caplog.at_level("WARNING", logger="transferlab.training.lr_finder"):
+        bottom.suggestion(skip=0.0)
+    assert bottom.at_edge is True
+    assert (
+        "at the bottom edge" in caplog.text
+        and "sweep again with a lower min_rate (below 1.0e-04)" in caplog.text
+    )
+    caplog.clear()
+    middle = _finder([1.0, 1.0, 0.99, 0.98, 0.9, 0.5, 0.3, 0.25, 0.24, 0.3, 0.8, 2.0, 3.0])
+    with caplog.at_level("WARNING", logger="transferlab.training.lr_finder"):
+        middle.suggestion()
+    assert middle.at_edge is False and caplog.records == []
+
+
+def test_a_sweep_stopped_early_at_its_top_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    finder = _finder([1.0, 0.9, 0.8, 0.7, 0.6, 0.3])
+    finder.steps = 20  # the sweep was planned longer and stopped (diverged)
+    with caplog.at_level("WARNING", logger="transferlab.training.lr_finder"):
+        finder.suggestion()
+    assert "the sweep stopped early (the loss diverged)" in caplog.text
+
+
+def test_run_sets_the_edge_flag(caplog: pytest.LogCaptureFixture) -> None:
+    x, y = _data()
+    with caplog.at_level("WARNING", logger="transferlab.training.lr_finder"):
+        finder = find_learning_rate(
+            _model(keras.optimizers.SGD(0.01)), x, y, batch_size=8, steps=6, min_rate=1e-6, max_rate=1e-5
+        )
+    assert finder.at_edge is True  # far too low a range: the loss falls fastest at its top
+    assert "at the top edge of the sweep" in caplog.text
+    with pytest.raises(
+        ConfigError, match=r"`edge_points` must be a whole number >= 0. Received: edge_points=-1"
+    ):
+        LRFinder(edge_points=-1)
+
+
+def test_plot_returns_a_titled_figure_with_nothing_cut_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    monkeypatch.chdir(tmp_path)
+    finder = _finder([1.0, 1.0, 0.99, 0.98, 0.9, 0.5, 0.3, 0.25, 0.24, 0.3, 0.8, 2.0, 3.0])
+    figure = finder.plot(title="mnist-fine_tune-3")
+    assert isinstance(figure, Figure) and list(tmp_path.iterdir()) == []
+    assert figure.get_suptitle() == "mnist-fine_tune-3"
+    (axes,) = figure.axes
+    assert axes.get_xlabel() == "learning rate (log scale)" and axes.get_xscale() == "log"
+    assert [t.get_text() for t in axes.get_legend().get_texts()][-1].startswith("suggestion ")
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for text in (axes.xaxis.label, axes.yaxis.label, figure._suptitle):
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
+        assert box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height, text.get_text()
+    finder.plot(tmp_path / "lr.png")
+    assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transferlab.evaluation.classification_report import ClassificationReport
-from transferlab.evaluation.figure import new_figure, save_figure
+from transferlab.evaluation.figure import finish_figure, new_figure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_confusion_matrix"]
 
 
-def plot_confusion_matrix(report: ClassificationReport, path: str | os.PathLike[str]) -> Path:
-    """Saves the confusion matrix of ``report`` as a PNG with counts in each cell.
+def plot_confusion_matrix(
+    report: ClassificationReport,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Plots the confusion matrix of ``report`` with counts in each cell.
+
+    Args:
+        report: The evaluation.
+        path: Where to save it as PNG (atomically); ``None``: not saved.
+        title: The run's name, shown above the plot.
 
     Returns:
-        The path written.
+        The matplotlib ``Figure`` (shown inline by notebooks).
+
+    Raises:
+        MissingDependencyError: If matplotlib is not installed.
+
+    Example:
+        >>> import numpy as np
+        >>> report = ClassificationReport.from_probabilities(
+        ...     np.eye(3)[[0, 1, 2, 1]], np.array([0, 1, 2, 2]), ("a", "b", "c"))
+        >>> figure = plot_confusion_matrix(report, title="run 1")
+        >>> figure.get_suptitle(), figure.axes[0].get_title()
+        ('run 1', 'accuracy 75.00%')
     """
     cm = report.confusion_matrix
     k = len(report.class_names)
@@ -40,4 +64,4 @@ def plot_confusion_matrix(report: ClassificationReport, path: str | os.PathLike[
                 fontsize=8,
                 color="white" if cm[i, j] > threshold else "black",
             )
-    return save_figure(figure, path)
+    return finish_figure(figure, title=title, path=path)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from transferlab.evaluation.classification_report import ClassificationReport
-from transferlab.evaluation.figure import new_figure, save_figure
+from transferlab.evaluation.figure import finish_figure, new_figure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_top_losses"]
 
@@ -18,16 +21,33 @@ __all__ = ["plot_top_losses"]
 def plot_top_losses(
     report: ClassificationReport,
     images: npt.NDArray[np.generic[object]],
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     n: int = 9,
-) -> Path:
-    """Saves a grid of the ``n`` highest-loss images titled ``true / predicted / p``.
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Plots a grid of the ``n`` highest-loss images titled ``true / predicted / p``.
 
     Args:
         report: The report over ``images`` (same order).
         images: The evaluated images, ``(N, H, W)`` or ``(N, H, W, C)``, pixels in [0, 255].
-        path: Where to write the PNG.
+        path: Where to save it as PNG (atomically); ``None``: not saved.
         n: How many images.
+        title: The run's name, shown above the grid.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        MissingDependencyError: If matplotlib is not installed.
+
+    Example:
+        >>> import numpy as np
+        >>> report = ClassificationReport.from_probabilities(
+        ...     np.eye(3)[[0, 1, 2, 1]], np.array([0, 1, 2, 2]), ("a", "b", "c"))
+        >>> figure = plot_top_losses(report, np.zeros((4, 8, 8), "uint8"), n=2, title="run 1")
+        >>> figure.get_suptitle(), len(figure.axes)
+        ('run 1 - top losses: true / predicted / probability', 2)
     """
     indices = report.top_losses(n)
     cols = min(len(indices), 3) or 1
@@ -45,5 +65,5 @@ def plot_top_losses(
         p = report.probabilities[index, predictions[index]]
         axes.set_title(f"{true} / {predicted} / {p:.2f}", fontsize=9)
         axes.axis("off")
-    figure.suptitle("top losses: true / predicted / probability", fontsize=10)
-    return save_figure(figure, path)
+    heading = "top losses: true / predicted / probability"
+    return finish_figure(figure, title=f"{title} - {heading}" if title else heading, path=path)

@@ -4,21 +4,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transferlab.evaluation.figure import new_figure, save_figure
+from transferlab.evaluation.figure import finish_figure, new_figure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_training_curves"]
 
 
-def plot_training_curves(rows: Sequence[Mapping[str, object]], path: str | os.PathLike[str]) -> Path:
-    """Saves loss and accuracy per epoch, one shaded band per phase.
+def plot_training_curves(
+    rows: Sequence[Mapping[str, object]],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Plots loss and accuracy per epoch, one shaded band per phase.
 
     Args:
         rows: One mapping per epoch with ``epoch`` (counted from 1), ``phase`` and metric keys
             (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` ...), as in
             a run folder's ``metrics.json``.
-        path: Where to write the PNG.
+        path: Where to save it as PNG (atomically); ``None``: not saved.
+        title: The run's name, shown above the plots.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        MissingDependencyError: If matplotlib is not installed.
+
+    Example:
+        >>> rows = [{"epoch": 1, "phase": "warmup", "loss": 1.0}, {"epoch": 2, "phase": "finetune", "loss": 0.5}]
+        >>> figure = plot_training_curves(rows, title="run 1")
+        >>> figure.get_suptitle(), [axes.get_xlabel() for axes in figure.axes]
+        ('run 1', ['epoch', 'epoch'])
     """
     figure = new_figure(10, 4)
     epochs = [int(_number(r["epoch"])) for r in rows]
@@ -39,8 +60,9 @@ def plot_training_curves(rows: Sequence[Mapping[str, object]], path: str | os.Pa
             )
         axes.set_xlabel("epoch")
         axes.set_title(metric)
-        axes.legend(fontsize=8)
-    return save_figure(figure, path)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=8)
+    return finish_figure(figure, title=title, path=path)
 
 
 def _number(value: object) -> float:

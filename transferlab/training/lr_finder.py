@@ -10,34 +10,41 @@ distribution strategy the model was compiled in.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import keras
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
-from transferlab._atomic import atomic_path
 from transferlab.errors import ConfigError, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 __all__ = ["LRFinder", "find_learning_rate"]
 
+logger = logging.getLogger(__name__)
+
 
 class _Sweep(keras.callbacks.Callback):
-    def __init__(self, rates: np.ndarray, rate_variable: Any, stop_factor: float, beta: float) -> None:
+    def __init__(
+        self, rates: npt.NDArray[np.float64], rate_variable: keras.Variable, stop_factor: float, beta: float
+    ) -> None:
         super().__init__()
         self.rates, self.var, self.stop_factor, self.beta = rates, rate_variable, stop_factor, beta
         self.losses: list[float] = []
         self._avg, self._best = 0.0, math.inf
 
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_train_batch_begin(self, batch: int, logs: dict[str, object] | None = None) -> None:
         self.model.reset_metrics()  # so the batch-end "loss" is this batch's, not the running mean
         self.var.assign(float(self.rates[len(self.losses)]))
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        loss = float((logs or {}).get("loss", math.nan))
+    def on_train_batch_end(self, batch: int, logs: dict[str, object] | None = None) -> None:
+        loss = float(cast("float", (logs or {}).get("loss", math.nan)))
         self.losses.append(loss)
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
         smooth = self._avg / (1 - self.beta ** len(self.losses))
@@ -60,9 +67,15 @@ class LRFinder:
         steps: Batches of the sweep (it stops early when the loss diverges).
         smoothing: Exponential smoothing factor of the loss (0 = none).
         stop_factor: Stop when the smoothed loss exceeds this x its minimum.
+        edge_points: How many points at either end of the sweep count as its
+            edge (see ``at_edge``).
 
-    After :meth:`run`: ``rates`` and ``losses`` (one per batch) and
-    ``smoothed_losses``.
+    After :meth:`run`: ``rates`` and ``losses`` (one per batch),
+    ``smoothed_losses``, and ``at_edge``: whether the last suggestion (the
+    default one after :meth:`run`, then each :meth:`suggestion` call) lies
+    among the first or last ``edge_points`` points of the sweep, where the
+    best rate may be outside the swept range; a WARNING is logged then, with
+    the bound to move.
 
     Example:
         >>> import keras, numpy as np
@@ -79,8 +92,11 @@ class LRFinder:
     steps: int = 100
     smoothing: float = 0.98
     stop_factor: float = 4.0
+    edge_points: int = 3
     rates: list[float] = dataclasses.field(default_factory=list)
     losses: list[float] = dataclasses.field(default_factory=list)
+    at_edge: bool = dataclasses.field(default=False, init=False)
+    _warned: tuple[object, ...] = dataclasses.field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_rate < self.max_rate:
@@ -93,6 +109,13 @@ class LRFinder:
         if not isinstance(self.steps, int) or self.steps < 2:
             raise ConfigError(
                 describe("`steps` must be a whole number >= 2", received=f"steps={self.steps!r}")
+            )
+        if not isinstance(self.edge_points, int) or self.edge_points < 0:
+            raise ConfigError(
+                describe(
+                    "`edge_points` must be a whole number >= 0",
+                    received=f"edge_points={self.edge_points!r}",
+                )
             )
         if not 0 <= self.smoothing < 1:
             raise ConfigError(
@@ -108,7 +131,9 @@ class LRFinder:
             out.append(avg / (1 - self.smoothing**i))
         return out
 
-    def run(self, model: keras.Model, x: Any, y: Any = None, *, batch_size: int | None = None) -> LRFinder:
+    def run(
+        self, model: keras.Model, x: object, y: object = None, *, batch_size: int | None = None
+    ) -> LRFinder:
         """Sweeps on a compiled model and restores its weights and optimizer.
 
         Args:
@@ -148,8 +173,8 @@ class LRFinder:
         rates = np.geomspace(self.min_rate, self.max_rate, self.steps)
         sweep = _Sweep(rates, rate_variable, self.stop_factor, self.smoothing)
         if isinstance(x, tf.data.Dataset):
-            data: Any = x.repeat()
-            fit_kwargs: dict[str, Any] = {}
+            data: object = x.repeat()
+            fit_kwargs: dict[str, object] = {}
         else:
             data = x
             fit_kwargs = {"y": y, "batch_size": batch_size}
@@ -174,16 +199,30 @@ class LRFinder:
                 v.assign(old if old is not None else np.zeros(v.shape, v.dtype))
         self.losses = sweep.losses
         self.rates = [float(r) for r in rates[: len(self.losses)]]
+        self.at_edge = False
+        if int(np.isfinite(self.smoothed_losses).sum()) >= 3:
+            self.suggestion()  # sets `at_edge`, warns at the edge
         return self
 
     def suggestion(self, method: str = "steepest", skip: float = 0.1) -> float:
         """A suggested learning rate.
+
+        Sets ``at_edge`` and logs a WARNING (once per distinct result) when
+        the point chosen is among the ``edge_points`` first or last points
+        considered.
 
         Args:
             method: ``"steepest"``: the rate where the smoothed loss falls
                 fastest (per log-rate); ``"min/10"``: the rate of the lowest
                 smoothed loss divided by 10.
             skip: Share of the first points ignored (noisy start).
+
+        Example:
+            >>> finder = LRFinder(min_rate=1e-3, max_rate=1.0, steps=7, smoothing=0.0)
+            >>> finder.rates = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
+            >>> finder.losses = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.1]  # still falling at the top
+            >>> finder.suggestion("min/10"), finder.at_edge
+            (0.1, True)
         """
         if method not in ("steepest", "min/10"):
             raise ConfigError(
@@ -206,45 +245,98 @@ class LRFinder:
         rates = np.asarray(self.rates)[finite]
         smooth = smooth[finite]
         if method == "min/10":
-            return float(rates[int(np.argmin(smooth))] / 10)
-        start = min(int(len(smooth) * skip), len(smooth) - 3)
-        grads = np.gradient(smooth[start:], np.log(rates[start:]))
-        return float(rates[start + int(np.argmin(grads))])
+            start = 0
+            index = int(np.argmin(smooth))
+            rate = float(rates[index] / 10)
+        else:
+            start = min(int(len(smooth) * skip), len(smooth) - 3)
+            grads = np.gradient(smooth[start:], np.log(rates[start:]))
+            index = start + int(np.argmin(grads))
+            rate = float(rates[index])
+        self._check_edge(method, index, start, rates, rate)
+        return rate
 
-    def plot(self, path: str | os.PathLike[str]) -> Path:
-        """Writes loss against learning rate (log scale) to a PNG; needs matplotlib."""
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ConfigError(
-                describe("plotting needs matplotlib", fix="pip install 'transferlab[plot]'")
-            ) from None
-        path = Path(path)
-        fig = Figure(figsize=(6, 4))
-        ax = fig.subplots()
+    def _check_edge(
+        self, method: str, index: int, start: int, rates: npt.NDArray[np.float64], rate: float
+    ) -> None:
+        bottom = index - start < self.edge_points
+        top = index >= len(rates) - self.edge_points
+        self.at_edge = bottom or top
+        key = (method, index, start, len(rates))
+        if not self.at_edge or key == self._warned:
+            return
+        self._warned = key
+        side, bound, fix = (
+            ("top", "max_rate", f"sweep again with a higher max_rate (above {self.max_rate:.1e})")
+            if top
+            else ("bottom", "min_rate", f"sweep again with a lower min_rate (below {self.min_rate:.1e})")
+        )
+        if top and len(rates) < self.steps:
+            fix = (
+                "the sweep stopped early (the loss diverged): sweep again with more steps or a lower max_rate"
+            )
+        logger.warning(
+            describe(
+                f"The suggested learning rate is at the {side} edge of the sweep (point {index + 1} of "
+                f"{len(rates)}, method={method!r}): the best rate may lie beyond {bound}",
+                received=f"suggestion {rate:.2e}, swept {rates[0]:.1e} to {rates[-1]:.1e}",
+                fix=fix,
+            )
+        )
+
+    def plot(self, path: str | os.PathLike[str] | None = None, *, title: str | None = None) -> Figure:
+        """Plots loss against learning rate (log scale), with the suggestion; needs matplotlib.
+
+        Args:
+            path: Where to save it as PNG (atomically); ``None``: not saved.
+            title: The run's name, shown above the plot.
+
+        Returns:
+            The matplotlib ``Figure``.
+
+        Raises:
+            MissingDependencyError: If matplotlib is not installed.
+
+        Example:
+            >>> finder = LRFinder(min_rate=1e-3, max_rate=1.0, steps=4, smoothing=0.0)
+            >>> finder.rates, finder.losses = [1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.5, 0.4, 2.0]
+            >>> figure = finder.plot(title="run 1")
+            >>> figure.get_suptitle(), figure.axes[0].get_xlabel()
+            ('run 1', 'learning rate (log scale)')
+        """
+        from transferlab.evaluation.figure import finish_figure, new_figure
+
+        fig = new_figure(6, 4)
+        ax = fig.add_subplot()
         ax.plot(self.rates, self.losses, alpha=0.3, label="loss")
         ax.plot(self.rates, self.smoothed_losses, label="smoothed")
-        if len(self.losses) >= 3:
-            ax.axvline(self.suggestion(), color="red", linestyle="--", label="suggestion")
+        if int(np.isfinite(self.smoothed_losses).sum()) >= 3:
+            at_edge = self.at_edge
+            suggested = self.suggestion()
+            label = f"suggestion {suggested:.1e}" + (" (edge of the sweep)" if self.at_edge else "")
+            self.at_edge = at_edge or self.at_edge
+            ax.axvline(suggested, color="red", linestyle="--", label=label)
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
+        ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel("loss")
-        ax.legend()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        return path
+        ax.legend(fontsize=8)
+        return finish_figure(fig, title=title, path=path)
 
 
 def find_learning_rate(
     model: keras.Model,
-    x: Any,
-    y: Any = None,
+    x: object,
+    y: object = None,
     *,
     batch_size: int | None = None,
     plot_to: str | os.PathLike[str] | None = None,
-    **options: Any,
+    **options: object,
 ) -> LRFinder:
     """Runs an :class:`LRFinder` (``options`` are its fields) and optionally plots it.
+
+    The finder's ``at_edge`` tells whether its suggestion lies at the edge of
+    the sweep (a WARNING is logged then). ``plot_to``: a PNG path to save the
+    plot to (:meth:`LRFinder.plot` returns the figure itself).
 
     Example:
         >>> import keras, numpy as np
@@ -254,7 +346,8 @@ def find_learning_rate(
         >>> len(f.rates) == len(f.losses)
         True
     """
-    finder = LRFinder(**options).run(model, x, y, batch_size=batch_size)
+    finder = LRFinder(**options)  # type: ignore[arg-type]  # its fields, checked by LRFinder
+    finder.run(model, x, y, batch_size=batch_size)
     if plot_to is not None:
         finder.plot(plot_to)
     return finder
