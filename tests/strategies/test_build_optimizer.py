@@ -399,3 +399,28 @@ def test_unknown_groups_and_group_rates(make_model: Callable, tiny_backbone) -> 
         group_learning_rates(tiny_backbone, frozen_rate)
     with pytest.raises(StrategyError, match=r"trains backbone groups, which needs the backbone's info"):
         phase_learning_rates(None, Phase("x", 1, ("block2",)), "sgd")
+
+
+def test_adam_with_the_librarys_one_cycle_fine_tunes_the_backbone_at_a_tenth(
+    make_model: Callable, data: tuple
+) -> None:
+    # Adam's first step moves every variable by about its rate (m/sqrt(v) = sign(grad)), so the
+    # measured backbone step of the fine-tuning phase is a tenth of the head's warm-up step.
+    from transferlab.training import OneCycle
+
+    schedule = OneCycle(1e-2, total_steps=20)
+    steps = {}
+    for name in ("warmup", "finetune"):
+        model = make_model()
+        warmup, finetune = FineTune(1, top=2, warmup_epochs=1).phases(model.backbone_info)
+        phase = warmup if name == "warmup" else finetune
+        compile_phase(model, phase, loss=LOSS, optimizer=keras.optimizers.Adam(schedule))
+        before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+        model.train_on_batch(*data)
+        steps[name] = {
+            p: np.abs(v.numpy() - before[p]).max() for v in model.trainable_variables for p in [v.path]
+        }
+    first_rate = float(schedule(0))
+    assert steps["warmup"]["head_dense/kernel"] == pytest.approx(first_rate, rel=1e-2)
+    assert steps["finetune"]["head_dense/kernel"] == pytest.approx(first_rate / 10, rel=1e-2)
+    assert steps["finetune"]["block2_conv/kernel"] == pytest.approx(first_rate / 10, rel=1e-2)
