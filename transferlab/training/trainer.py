@@ -39,6 +39,7 @@ from transferlab.training.metrics_logger import MetricsLogger
 from transferlab.training.multi_worker_patch import multi_worker_patch
 from transferlab.training.options import TrainingOptions
 from transferlab.training.precision import resolve_precision
+from transferlab.training.progress import RunProgress
 from transferlab.training.run_folder import RunFolder
 from transferlab.training.run_record import (
     Checkpoints,
@@ -77,6 +78,10 @@ def _stored_feature_cache(run: RunFolder) -> dict[str, str]:
     stored = run.read_json("decisions.json")
     cache = stored.get("feature_cache") if isinstance(stored, dict) else None
     return {str(k): str(v) for k, v in cache.items()} if isinstance(cache, dict) else {}
+
+
+#: Fewer optimizer steps per epoch than this, and the run says so.
+_FEW_STEPS = 5
 
 
 @dataclasses.dataclass
@@ -363,6 +368,9 @@ class Trainer:
         self.run_ = run
         try:
             if status == "finished":
+                RunProgress(total_epochs=1, verbose=self.verbose if dinfo.is_chief else 0).run_started(
+                    run.path
+                )
                 return self._stored_result(run, plan.dist)
             return self._train(run, plan, train, validation, augment, started)
         finally:
@@ -469,7 +477,18 @@ class Trainer:
             state.clear()
         position = agree_on_position(dist, state.positions(), workers)
         loaded = state.load(position) if position is not None else None
+        progress = RunProgress(
+            total_epochs=max(1, bounds[-1][1] if bounds else 1), verbose=self.verbose if is_chief else 0
+        )
+        progress.run_started(run.path, resumed_from=str(loaded.position) if loaded is not None else None)
         decisions = _Decisions(precision=precision)
+        if steps < _FEW_STEPS:
+            note = (
+                f"an epoch is only {steps} optimizer step(s) ({len(train)} examples, global batch "
+                f"{batch}): the model may barely train; lower batch_size or train more epochs"
+            )
+            logger.warning("%s", note)
+            decisions.notes.append(note)
         if loaded is not None:
             _check_position(loaded.position, bounds, steps, run)
             loaded.restore_variables(model)
@@ -560,12 +579,22 @@ class Trainer:
             else:
                 decisions.feature_cache[phase.name] = "off: " + "; ".join(reasons)
             logger.info("Phase %r: feature cache %s", phase.name, decisions.feature_cache[phase.name])
+            progress.phase_started(
+                index,
+                len(phases),
+                phase.name,
+                trainable_groups=tuple(phase.trainable_groups),
+                rates=rates.as_dict(),
+                epochs=end - first,
+                first_epoch=first,
+                feature_cache=decisions.feature_cache[phase.name],
+            )
             run.write_json("decisions.json", decisions.as_json())
             metrics_logger.phase = phase.name
             self._fit_phase(
                 state, here, index, fit_model, model, data_fn, validation_data,
                 first=first, end=end, steps=steps, run=run, metrics_logger=metrics_logger,
-                monitor=monitor, is_chief=is_chief, dist=dist,
+                monitor=monitor, is_chief=is_chief, dist=dist, progress=progress,
             )  # fmt: skip
             state.save(model, BackupPosition(index + 1, end, 0), optimizer=False, variables_model=model)
 
@@ -586,6 +615,12 @@ class Trainer:
             ),
         )
         run.finish()
+        last = rows[-1] if rows else {}
+        progress.run_finished(
+            run.path,
+            {"epochs": len(rows), "seconds": round(time.perf_counter() - started, 1)}
+            | {k: v for k, v in last.items() if k in ("loss", "accuracy") or k.startswith("val_")},
+        )
         state.clear()
         run.clear_backup()
         try:
@@ -619,6 +654,7 @@ class Trainer:
         monitor: str,
         is_chief: bool,
         dist: tf.distribute.Strategy,
+        progress: RunProgress,
     ) -> None:
         """One phase: the rest of an interrupted epoch as one ``fit``, the other epochs as another."""
         epoch, skip = first, 0
@@ -648,9 +684,9 @@ class Trainer:
                     initial_epoch=start,
                     epochs=stop,
                     steps_per_epoch=per_epoch,
-                    callbacks=[*callbacks, backup],
+                    callbacks=[*callbacks, backup, progress],
                     validation_data=validation_data,
-                    verbose=self.verbose,
+                    verbose=0,  # RunProgress prints: epochs numbered over the run, a header per phase
                     shuffle=False,
                 )
             return backup.stopped
