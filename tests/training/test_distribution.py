@@ -181,7 +181,7 @@ def test_distribution_info(mirrored: tf.distribute.Strategy) -> None:
     assert two.scaled_learning_rate(0.1, "none") == 0.1
     with pytest.raises(
         ConfigError,
-        match=r"unknown learning-rate `scaling`. Received: scaling='sqrt'. Accepted: 'linear', 'none'",
+        match=r"unknown learning-rate `scaling`. Received: scaling='sqrt'. Accepted: 'none', 'linear'",
     ):
         two.scaled_learning_rate(0.1, "sqrt")
     with pytest.raises(

@@ -118,8 +118,9 @@ def test_linear_learning_rate_scaling_under_mirrored(tmp_path: Path, mirrored: A
         result = trainer.fit(data)
         rates[mode] = float(result.model.optimizer.learning_rate.numpy())
         config = json.loads((result.run_dir / "config.json").read_text())
-        assert config["scale_learning_rate"] == mode and config["global_batch_size"] == 16
-        assert config["phases"][0]["learning_rate"] == pytest.approx(rates[mode])
+        assert config["options"]["scale_learning_rate"] == mode and config["global_batch_size"] == 16
+        decisions = json.loads((result.run_dir / "decisions.json").read_text())
+        assert decisions["learning_rates"]["feature_extraction"]["head"]["rate"] == pytest.approx(rates[mode])
     assert rates == {"none": pytest.approx(1e-3), "linear": pytest.approx(2e-3)}  # x 2 replicas
 
 
@@ -128,11 +129,12 @@ def test_linear_learning_rate_scaling_under_mirrored(tmp_path: Path, mirrored: A
     [
         (
             {"scale_learning_rate": "sqrt"},
-            r"Unknown `scale_learning_rate` mode. Received: scale_learning_rate='sqrt'. Accepted: 'none', 'linear'",
+            r"Bad value for config key `training.scale_learning_rate`. Received: "
+            r"training.scale_learning_rate='sqrt'. Accepted: 'none', 'linear'",
         ),
         (
             {"worker_timeout": 0},
-            r"`worker_timeout` must be a number of seconds > 0. Received: worker_timeout=0",
+            r"`training.worker_timeout` must be a number of seconds > 0. Received: training.worker_timeout=0",
         ),
     ],
 )
@@ -142,19 +144,22 @@ def test_bad_distribution_options_are_refused(kwargs: dict, message: str) -> Non
 
 
 def test_unknown_distribution_is_refused_before_training(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown distribution `spec`. Received: spec='tpu'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Bad value for config key `training.distribution`. Received: training.distribution='tpu'",
+    ):
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1), distribution="tpu", run_dir=tmp_path).fit(
             resume_tiny.data(16)
         )
 
 
-def test_non_phase_strategy_cannot_be_scaled(tmp_path: Path, mirrored: Any) -> None:
+def test_a_strategy_whose_phases_are_not_phases_is_refused(tmp_path: Path, mirrored: Any) -> None:
 
     class Odd:
         def phases(self, info: object) -> list[object]:
             return [object()]
 
-    with pytest.raises(ConfigError, match="scale_learning_rate='linear' needs the strategy's phases"):
+    with pytest.raises(ConfigError, match="The strategy's phases must be transferlab Phase objects"):
         Trainer(
             resume_tiny.build,
             strategy=Odd(),

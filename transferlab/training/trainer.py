@@ -413,6 +413,15 @@ class Trainer:
         model = self._build_model(dist, precision)
         self.model_ = model
         phases = list(self.strategy.phases(getattr(model, "backbone_info", None)))
+        for phase in phases:
+            if not isinstance(phase, Phase):
+                raise ConfigError(
+                    describe(
+                        "The strategy's phases must be transferlab Phase objects",
+                        received=f"a phase of type {type(phase).__name__} from {self.strategy!r}",
+                        fix="return transferlab.strategies.Phase(...) from the strategy's phases()",
+                    )
+                )
         replicas = int(dinfo.num_replicas)
         identity = self._identity(model, phases, train, validation, augment, replicas, precision)
         # checked before the run folder is touched: nothing is written for a run that cannot start
