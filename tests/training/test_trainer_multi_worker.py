@@ -233,7 +233,7 @@ def test_only_the_chief_writes_reports_and_model(uninterrupted: Path) -> None:
         env["distribution"] == "MultiWorkerMirroredStrategy" and env["workers"] == 2 and env["replicas"] == 2
     )
     config = json.loads((chief / "config.json").read_text())
-    assert config["global_batch_size"] == 8 and config["batch_size_per_replica"] == 4
+    assert config["global_batch_size"] == 8 and config["options"]["batch_size"] == 4
     assert (
         "Distribution: MultiWorkerMirroredStrategy with 2 replica(s); global batch 8"
         in (chief / "summary.md").read_text()
