@@ -112,7 +112,7 @@ def test_toml_configs_run_through_the_cli(
     assert main(["train", "--config", str(EXAMPLES / "few_shot_transfer.toml"), *short]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^test accuracy [01]\.\d{4}; trained in", out, re.M), out
-    (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("alexnet-fine_tune-")]
+    (run,) = [p for p in tmp_path.iterdir() if "-finetune-" in p.name]
     assert (run / "evaluation.json").is_file()
     saved = RunConfig.load(run / "config.toml")
     assert saved.data.max_train == 300 and saved.model.pretrain_classes == (0, 1, 2, 3, 4)
