@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. The source task: every layer trains from random weights (BatchNorm too).
     source = tl.Trainer(
         lambda: tl.build_classifier("alexnet", len(SOURCE_DIGITS), width=width),
-        strategy=tl.FineTune(source_epochs, learning_rate=1e-3, batchnorm="train"),
+        strategy=tl.Scratch(source_epochs, learning_rate=1e-3),
         run_dir=run_dir,
         run_name="source-digits-0-4",
         batch_size=64,

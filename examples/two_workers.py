@@ -41,7 +41,7 @@ def worker(args: argparse.Namespace) -> int:
     width = 0.25 if args.short else 1.0
     trainer = tl.Trainer(
         lambda: tl.build_classifier("alexnet", 10, width=width),
-        strategy=tl.FineTune(1 if args.short else 2, batchnorm="train"),
+        strategy=tl.Scratch(1 if args.short else 2),
         distribution="multi_worker",
         worker_timeout=120,
         run_dir=args.run_dir or "runs",

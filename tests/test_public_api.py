@@ -21,10 +21,11 @@ def test_unknown_attribute_is_an_attribute_error():
         transferlab.nope  # noqa: B018
 
 
-def test_importing_does_not_start_tensorflow_or_touch_keras_state():
+def test_importing_does_not_touch_keras_state():
+    # `import transferlab` registers the classes a saved model names (so keras.saving.load_model
+    # works after it, tests/test_package.py), which starts TensorFlow quietly; it changes nothing else.
     code = (
         "import sys, transferlab\n"
-        "assert 'tensorflow' not in sys.modules, 'import transferlab started TensorFlow'\n"
         "import keras\n"
         "policy = keras.config.dtype_policy().name\n"
         "model = transferlab.build_classifier('alexnet', 3, width=0.125, precision='bfloat16')\n"

@@ -109,6 +109,10 @@ _EXPORTS: dict[str, str] = {
     "register_backbone": "transferlab.backbones",
     "resolve_distribution": "transferlab.training",
     "run_experiment": "transferlab.experiments",
+    "RunIdentity": "transferlab.training",
+    "Scratch": "transferlab.strategies",
+    "TrainingOptions": "transferlab.training",
+    "unregister_backbone": "transferlab.backbones",
     "RunConfig": "transferlab.config",
     "sample_per_class": "transferlab.data",
     "save_backbone": "transferlab.backbones",
@@ -134,6 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover
         list_backbones,
         register_backbone,
         save_backbone,
+        unregister_backbone,
     )
     from transferlab.config import (
         RunConfig,
@@ -174,6 +179,7 @@ if TYPE_CHECKING:  # pragma: no cover
         FineTune,
         GradualUnfreeze,
         Phase,
+        Scratch,
         Strategy,
         apply_phase,
         build_optimizer,
@@ -186,7 +192,9 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from transferlab.training import (
         OneCycle,
+        RunIdentity,
         Trainer,
+        TrainingOptions,
         TrainResult,
         find_learning_rate,
         launch_local,
@@ -211,9 +219,12 @@ __all__ = [
     "Phase",
     "Predictions",
     "RunConfig",
+    "RunIdentity",
+    "Scratch",
     "Strategy",
     "TrainResult",
     "Trainer",
+    "TrainingOptions",
     "__version__",
     "apply_phase",
     "build_classifier",
@@ -248,6 +259,7 @@ __all__ = [
     "strategy_by_name",
     "train_val_split",
     "unfreeze",
+    "unregister_backbone",
 ]
 
 

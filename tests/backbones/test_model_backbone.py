@@ -33,7 +33,7 @@ def _values(model: keras.Model) -> dict[str, np.ndarray]:
 
 def _moved_after_fine_tuning(clf: Classifier) -> tuple[set[str], set[str]]:
     """Trains FineTune(top=1) for two steps; returns (moved, expected to move) variable paths."""
-    (phase,) = FineTune(1, top=1).phases(clf.backbone_info)
+    (phase,) = FineTune(1, top=1, warmup_epochs=0).phases(clf.backbone_info)
     compile_phase(clf, phase, loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(0.01))
     top = clf.backbone_info.group_names[-1]
     top_layers = clf.backbone_info.group_layers(clf.backbone)[top]

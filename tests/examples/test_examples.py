@@ -162,9 +162,11 @@ def test_notebook_runs_headless(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(not cell.outputs and cell.execution_count is None for cell in code), (
-        "commit the notebook without outputs"
-    )
+    # Stored with its outputs (it reads on a code host); cleared here so the run below is checked.
+    assert any(cell.outputs for cell in code), "store the notebook with its outputs"
+    for cell in code:
+        cell.outputs = []
+        cell.execution_count = None
 
     # The kernel inherits this environment: short mode, the MNIST files, one device.
     monkeypatch.setenv("TRANSFERLAB_EXAMPLES_SHORT", "1")

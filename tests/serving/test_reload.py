@@ -153,7 +153,7 @@ precision, folder = sys.argv[1], sys.argv[2]
 x = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype("float32")
 y = np.arange(8) % 3
 model = build_classifier("alexnet", 3, width=0.125, precision=precision)
-phase = FineTune(1, top=2).phases(model.backbone_info)[0]
+phase = FineTune(1, top=2, warmup_epochs=0).phases(model.backbone_info)[0]
 compile_phase(model, phase, loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(0.01))
 model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
 model.save(folder + "/model.keras")

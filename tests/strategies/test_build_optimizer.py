@@ -330,9 +330,9 @@ def test_bad_rates_are_refused_where_they_enter(make: Callable, message: str) ->
 def test_strategies_leave_the_rate_to_the_optimizer_by_default(tiny_backbone) -> None:  # type: ignore[no-untyped-def]
     warm, fine = FineTune(1, top=1, warmup_epochs=1).phases(tiny_backbone)
     assert (warm.learning_rate, warm.lr_scale, fine.learning_rate, fine.lr_scale) == (None, 1.0, None, 0.1)
-    (alone,) = FineTune(1, top=1).phases(tiny_backbone)
+    (alone,) = FineTune(1, top=1, warmup_epochs=0).phases(tiny_backbone)
     assert (alone.learning_rate, alone.lr_scale) == (None, 1.0)
-    (scaled,) = FineTune(1, top=1, finetune_lr_scale=0.5).phases(tiny_backbone)
+    (scaled,) = FineTune(1, top=1, warmup_epochs=0, finetune_lr_scale=0.5).phases(tiny_backbone)
     assert scaled.lr_scale == 0.5
     _, explicit = FineTune(1, top=1, warmup_epochs=1, learning_rate=0.02, finetune_lr_scale=0.5).phases(
         tiny_backbone

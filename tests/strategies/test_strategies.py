@@ -53,7 +53,7 @@ def adam_slots(paths: set[str]) -> set[str]:
             {"warmup": HEAD, "finetune": HEAD | conv("block2")},
         ),
         (
-            FineTune(epochs=1, from_group="block1", lr_decay=0.5),
+            FineTune(epochs=1, from_group="block1", lr_decay=0.5, warmup_epochs=0),
             {"finetune": HEAD | conv("block1", "block2")},
         ),
         (
@@ -80,7 +80,9 @@ def test_fine_tune_rates_and_defaults(tiny_backbone) -> None:  # type: ignore[no
     )
     assert (warm.trainable_groups, warm.learning_rate) == ((), 1e-3)
     assert (fine.trainable_groups, fine.learning_rate, fine.lr_decay) == (("block1", "block2"), 1e-4, 0.5)
-    (only,) = FineTune(epochs=1, learning_rate=1e-3).phases(tiny_backbone)  # no warm-up: same rate
+    default_warm, _ = FineTune(epochs=1).phases(tiny_backbone)  # a warm-up epoch by default
+    assert (default_warm.name, default_warm.epochs) == ("warmup", 1)
+    (only,) = FineTune(epochs=1, learning_rate=1e-3, warmup_epochs=0).phases(tiny_backbone)  # same rate
     assert (only.trainable_groups, only.learning_rate) == (("stem", "block1", "block2"), 1e-3)
     (explicit,) = FineTune(finetune_learning_rate=5e-5, warmup_epochs=0).phases(tiny_backbone)
     assert explicit.learning_rate == 5e-5

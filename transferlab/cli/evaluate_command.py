@@ -100,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         from transferlab.evaluation import plot_confusion_matrix, plot_top_losses
 
-        written.append(plot_confusion_matrix(report, out_dir / "confusion_matrix.png"))
-        written.append(plot_top_losses(report, data.images, out_dir / "top_losses.png"))
+        plot_confusion_matrix(report, out_dir / "confusion_matrix.png", title=str(source))
+        plot_top_losses(report, data.images, out_dir / "top_losses.png", title=str(source))
+        written += [out_dir / "confusion_matrix.png", out_dir / "top_losses.png"]
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

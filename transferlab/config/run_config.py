@@ -9,7 +9,6 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from transferlab._atomic import atomic_write_text
 from transferlab.config.data_config import DataConfig
@@ -85,7 +84,7 @@ class RunConfig:
             )
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:
+    def from_mapping(cls, mapping: Mapping[str, object]) -> RunConfig:
         """Builds a config from nested tables, rejecting unknown sections and keys."""
         for name in mapping:
             if name not in _SECTIONS:
@@ -97,9 +96,20 @@ class RunConfig:
                         fix=f"did you mean `[{close[0]}]`?" if close else "remove it",
                     )
                 )
+        def table(name: str) -> Mapping[str, object]:
+            value = mapping.get(name, {})
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    describe(f"Config section `[{name}]` must be a table", received=f"{name}={value!r}")
+                )
+            return value
+
         return cls(
-            **{name: section.from_mapping(mapping.get(name, {})) for name, section in _SECTIONS.items()}
-        )  # type: ignore[arg-type]
+            data=DataConfig.from_mapping(table("data")),
+            model=ModelConfig.from_mapping(table("model")),
+            strategy=StrategyConfig.from_mapping(table("strategy")),
+            training=TrainingOptions.from_mapping(table("training")),
+        )
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<string>") -> RunConfig:
@@ -157,7 +167,7 @@ class RunConfig:
             ) from None
         return cls.from_toml(text, source=str(file))
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> RunConfig:
+    def with_overrides(self, overrides: Mapping[str, object]) -> RunConfig:
         """Returns a copy with dotted keys replaced (``{"training.seed": 1}``).
 
         ``None`` values are skipped, so unset command-line flags change nothing.
@@ -176,7 +186,7 @@ class RunConfig:
             mapping[section][key] = list(value) if isinstance(value, tuple) else value
         return RunConfig.from_mapping(mapping)
 
-    def to_mapping(self) -> dict[str, dict[str, Any]]:
+    def to_mapping(self) -> dict[str, dict[str, object]]:
         """Nested plain dicts (for JSON and TOML)."""
         return {name: getattr(self, name).to_mapping() for name in _SECTIONS}
 
@@ -198,7 +208,7 @@ class RunConfig:
         return atomic_write_text(path, self.to_toml())
 
 
-def _toml_value(value: Any) -> str:
+def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

@@ -6,6 +6,8 @@ import dataclasses
 
 from transferlab.config_section import ConfigSection, field
 from transferlab.errors import ConfigError, describe
+from transferlab.strategies.by_name import STRATEGY_NAMES
+from transferlab.strategies.fine_tune import DEFAULT_WARMUP_EPOCHS
 
 __all__ = ["StrategyConfig"]
 
@@ -24,10 +26,12 @@ class StrategyConfig(ConfigSection):
     kind: str = field(
         "fine_tune",
         "feature_extraction, fine_tune, gradual or scratch.",
-        choices=("feature_extraction", "fine_tune", "gradual", "scratch"),
+        choices=STRATEGY_NAMES,
     )
     epochs: int = field(3, "Epochs of the main phase(s) (for gradual: epochs per group).")
-    warmup_epochs: int = field(1, "Head-only epochs before unfreezing (fine_tune, gradual).")
+    warmup_epochs: int = field(
+        DEFAULT_WARMUP_EPOCHS, "Head-only epochs before unfreezing (fine_tune, gradual)."
+    )
     learning_rate: float = field(1e-3, "The head's learning rate.")
     finetune_learning_rate: float = field(0.0, "Rate once unfrozen; 0: learning_rate / 10.")
     top: int = field(0, "Unfreeze the top N backbone groups; 0: all (fine_tune).")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from transferlab.config.strategy_config import StrategyConfig
-from transferlab.strategies import FeatureExtraction, FineTune, GradualUnfreeze, Scratch, Strategy
+from transferlab.strategies import Strategy
+from transferlab.strategies.by_name import strategy_by_name
 
 __all__ = ["strategy_from_config"]
 
@@ -23,30 +24,29 @@ def strategy_from_config(config: StrategyConfig) -> Strategy:
         >>> type(s).__name__, s.top
         ('FineTune', 2)
     """
-    finetune_rate = config.finetune_learning_rate or None
-    if config.kind == "feature_extraction":
-        return FeatureExtraction(config.epochs, learning_rate=config.learning_rate)
-    if config.kind == "scratch":
-        return Scratch(config.warmup_epochs + config.epochs, learning_rate=config.learning_rate)
-    if config.kind == "gradual":
-        gradual = GradualUnfreeze(
-            config.epochs,
-            learning_rate=finetune_rate or config.learning_rate / 10,
-            lr_decay=config.lr_decay,
-            batchnorm=config.batchnorm,
+    c = config
+    if c.kind == "feature_extraction":
+        return strategy_by_name(c.kind, epochs=c.epochs, learning_rate=c.learning_rate)
+    if c.kind == "scratch":
+        return strategy_by_name(c.kind, epochs=c.warmup_epochs + c.epochs, learning_rate=c.learning_rate)
+    if c.kind == "gradual":
+        return strategy_by_name(
+            c.kind,
+            epochs=c.epochs,
+            warmup_epochs=c.warmup_epochs,
+            warmup_learning_rate=c.learning_rate,
+            learning_rate=c.finetune_learning_rate or c.learning_rate / 10,
+            lr_decay=c.lr_decay,
+            batchnorm=c.batchnorm,
         )
-        if config.warmup_epochs:
-            return FeatureExtraction(
-                config.warmup_epochs, learning_rate=config.learning_rate, name="warmup"
-            ).then(gradual)
-        return gradual
-    return FineTune(
-        config.epochs,
-        top=config.top or None,
-        from_group=config.from_group or None,
-        learning_rate=config.learning_rate,
-        warmup_epochs=config.warmup_epochs,
-        finetune_learning_rate=finetune_rate,
-        lr_decay=config.lr_decay,
-        batchnorm=config.batchnorm,
+    return strategy_by_name(
+        c.kind,
+        epochs=c.epochs,
+        top=c.top,
+        from_group=c.from_group,
+        learning_rate=c.learning_rate,
+        warmup_epochs=c.warmup_epochs,
+        finetune_learning_rate=c.finetune_learning_rate,
+        lr_decay=c.lr_decay,
+        batchnorm=c.batchnorm,
     )

@@ -8,20 +8,15 @@ from collections.abc import Callable, Mapping
 
 from transferlab.errors import StrategyError, describe
 from transferlab.strategies.feature_extraction import FeatureExtraction
-from transferlab.strategies.fine_tune import FineTune
+from transferlab.strategies.fine_tune import DEFAULT_WARMUP_EPOCHS, FineTune
 from transferlab.strategies.gradual_unfreeze import GradualUnfreeze
 from transferlab.strategies.scratch import Scratch
 from transferlab.strategies.strategy import Strategy
 
-__all__ = ["DEFAULT_WARMUP_EPOCHS", "STRATEGY_NAMES", "strategy_by_name"]
+__all__ = ["STRATEGY_NAMES", "strategy_by_name"]
 
 #: The names :func:`strategy_by_name` takes (a run config's ``strategy.kind`` choices).
 STRATEGY_NAMES: tuple[str, ...] = ("feature_extraction", "fine_tune", "gradual", "scratch")
-
-#: Head-only epochs before unfreezing, for ``"fine_tune"`` and ``"gradual"`` (a config's
-#: ``strategy.warmup_epochs`` default): fastai's ``fine_tune`` recipe, one frozen epoch so
-#: that the random new head does not send large gradients into the pretrained weights.
-DEFAULT_WARMUP_EPOCHS = 1
 
 
 def _options(cls: type[Strategy]) -> tuple[str, ...]:

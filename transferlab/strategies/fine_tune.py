@@ -14,7 +14,14 @@ from transferlab.strategies.strategy import Strategy, backbone_info_of
 if TYPE_CHECKING:  # pragma: no cover
     from transferlab.backbones.backbone_info import BackboneInfo
 
-__all__ = ["FineTune"]
+__all__ = ["DEFAULT_WARMUP_EPOCHS", "FineTune"]
+
+
+#: Head-only epochs before unfreezing, by default (``FineTune``, ``strategy_by_name`` and a
+#: config's ``strategy.warmup_epochs`` all read it): the Keras guide's and fastai's recipe —
+#: train the new, random head first, so that it does not send large gradients into the
+#: pretrained weights once they are unfrozen. ``warmup_epochs=0`` fine-tunes at once.
+DEFAULT_WARMUP_EPOCHS = 1
 
 
 class FineTune(Strategy):
@@ -78,7 +85,7 @@ class FineTune(Strategy):
         top: int | None = None,
         from_group: str | None = None,
         learning_rate: float | None = None,
-        warmup_epochs: int = 0,
+        warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
         finetune_learning_rate: float | None = None,
         finetune_lr_scale: float | None = None,
         lr_decay: float = 1.0,

@@ -13,7 +13,7 @@ from transferlab.errors import ConfigError, DivergenceError, describe
 __all__ = ["DivergenceGuard"]
 
 
-class DivergenceGuard(keras.callbacks.Callback):  # type: ignore[misc]  # Keras is untyped
+class DivergenceGuard(keras.callbacks.Callback):
     """Raises :class:`~transferlab.errors.DivergenceError` out of ``fit`` when training diverges.
 
     After every training batch it looks at the loss Keras logs (cheap: no
