@@ -92,3 +92,12 @@ def test_identity_options_leave_out_what_does_not_change_the_numbers() -> None:
     options = TrainingOptions(run_dir="a", run_name="b", backup_every=3, resume=False, overwrite=True)
     assert options.identity_options() == TrainingOptions().identity_options()
     assert TrainingOptions(seed=1).identity_options() != TrainingOptions().identity_options()
+
+
+def test_the_cli_can_start_a_run_afresh_or_overwrite_it() -> None:
+    from transferlab.cli.config_flags import config_overrides
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    overrides = config_overrides(parser.parse_args(["--no-resume", "--overwrite"]))
+    assert overrides["training.resume"] is False and overrides["training.overwrite"] is True

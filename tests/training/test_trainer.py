@@ -176,3 +176,56 @@ def test_a_schedule_as_the_optimizer_gets_each_phases_factor(tmp_path: Path) -> 
     rates = json.loads((result.run_dir / "decisions.json").read_text())["learning_rates"]
     assert rates["warmup"]["head"]["scale"] == 1.0
     assert rates["finetune"]["head"]["scale"] == pytest.approx(0.1)
+
+
+def test_a_user_csv_logger_writes_its_file_across_phases(tmp_path: Path) -> None:
+    import csv
+
+    import keras
+
+    log = tmp_path / "user.csv"
+    Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=2, top=1, warmup_epochs=1),
+        callbacks=[keras.callbacks.CSVLogger(str(log), append=True)],
+        run_dir=tmp_path,
+        batch_size=16,
+        verbose=0,
+    ).fit(resume_tiny.data(32))
+    with open(log, newline="") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert epochs == [0, 1, 2]  # both phases, epochs numbered over the run
+
+
+def test_a_three_phase_run_shows_the_run_folder_first_then_a_header_per_phase(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = (
+        FeatureExtraction(1) + FineTune(1, top=1, warmup_epochs=0) + FineTune(1, top=2, warmup_epochs=0)
+    )
+    result = Trainer(resume_tiny.build, strategy=strategy, run_dir=tmp_path, batch_size=16).fit(
+        resume_tiny.data(32)
+    )
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[0].startswith("run folder:") and str(result.run_dir) in lines[0]
+    headers = [line for line in lines if line.startswith("phase ")]
+    assert [h.split()[1] for h in headers] == ["1/3", "2/3", "3/3"]
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
+    assert "\r" not in out  # captured output is not a terminal: one line per epoch, no bars
+
+
+def test_the_optimizer_you_pass_trains_at_its_own_rate(tmp_path: Path) -> None:
+    import keras
+
+    result = Trainer(
+        resume_tiny.build,
+        strategy=FeatureExtraction(1),
+        optimizer=keras.optimizers.Adadelta(learning_rate=1.0),
+        run_dir=tmp_path,
+        batch_size=16,
+        verbose=0,
+    ).fit(resume_tiny.data(32))
+    assert float(result.model.optimizer.learning_rate.numpy()) == 1.0
+    rates = json.loads((result.run_dir / "decisions.json").read_text())["learning_rates"]
+    assert rates["feature_extraction"]["head"]["rate"] == 1.0
