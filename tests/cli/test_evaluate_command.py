@@ -24,9 +24,11 @@ def model_file(tmp_path_factory):
 
 
 def _one_line_error(capsys) -> str:
+    """The error, as one line: the CLI lays a long message out on indented lines."""
     err = capsys.readouterr().err
-    assert err.startswith("transferlab: error: ") and err.count("\n") == 1
-    return err
+    assert err.startswith("transferlab: error: ") and "Traceback" not in err
+    assert all(line.startswith("  ") for line in err.splitlines()[1:])
+    return err.rstrip("\n").replace("\n  ", " ") + "\n"
 
 
 def test_model_file_with_flags_writes_json_and_plots_next_to_it(model_file, mnist_dir, capsys):
