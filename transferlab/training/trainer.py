@@ -510,7 +510,7 @@ class Trainer:
             )
             decisions.resumed_from = dataclasses.asdict(loaded.position)
             decisions.backup_fallback = state.fallback
-        config = self._config(model, phases, train, validation, augment, replicas, precision, identity)
+        config = self._config(plan, train, validation, augment)
         run.write_json("config.json", config)
         run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
 
@@ -747,25 +747,23 @@ class Trainer:
 
     def _config(
         self,
-        model: keras.Model,
-        phases: Sequence[Phase],
+        plan: _Plan,
         train: LabeledImages,
         validation: LabeledImages | None,
         augment: keras.layers.Layer | None,
-        replicas: int,
-        precision: str,
-        identity: RunIdentity,
     ) -> dict[str, object]:
+        """``config.json``: the resolved configuration a person reads (the identity is hashed apart)."""
+        model, replicas = plan.model, int(plan.dinfo.num_replicas)
         return {
-            "identity": identity.digest,
+            "identity": plan.identity.digest,
             "model": model.name,
             "backbone": getattr(model, "backbone_name", None),
             "num_params": int(model.count_params()),
             "strategy": repr(self.strategy),
-            "phases": [_phase_dict(p) for p in phases],
-            "distribution": _strategy_name(self.distribute_strategy_),
+            "phases": [_phase_dict(p) for p in plan.phases],
+            "distribution": _strategy_name(plan.dist),
             "replicas": replicas,
-            "precision": precision,
+            "precision": plan.precision,
             "global_batch_size": self.options.batch_size * replicas,
             "options": self.options.to_mapping(),
             "loss": describe_object(self.loss),
