@@ -229,3 +229,14 @@ def test_the_optimizer_you_pass_trains_at_its_own_rate(tmp_path: Path) -> None:
     assert float(result.model.optimizer.learning_rate.numpy()) == 1.0
     rates = json.loads((result.run_dir / "decisions.json").read_text())["learning_rates"]
     assert rates["feature_extraction"]["head"]["rate"] == 1.0
+
+
+def test_a_strategy_can_be_given_by_name(tmp_path: Path) -> None:
+    trainer = Trainer(resume_tiny.build, strategy="fine_tune", run_dir=tmp_path, batch_size=16, verbose=0)
+    assert type(trainer.strategy).__name__ == "FineTune"
+    result = trainer.fit(resume_tiny.data(32))
+    assert [row["phase"] for row in result.rows] == ["warmup", "finetune"]
+    from transferlab.errors import StrategyError
+
+    with pytest.raises(StrategyError, match="fine_tune"):
+        Trainer(resume_tiny.build, strategy="finetune")

@@ -21,6 +21,7 @@ from transferlab.data.pipeline import make_pipeline
 from transferlab.data.task_checks import check_task
 from transferlab.errors import ConfigError, DataError, ResumeError, describe
 from transferlab.strategies import check_trainable_state, compile_phase, phase_learning_rates
+from transferlab.strategies.by_name import strategy_by_name
 from transferlab.strategies.phase import Phase
 from transferlab.strategies.strategy import Strategy
 from transferlab.training._cluster import MAX_CANDIDATES, agree_on_position
@@ -160,7 +161,8 @@ class Trainer:
             ``precision=`` when it takes that keyword) or a built model
             (single device only).
         strategy: A transferlab :class:`~transferlab.strategies.Strategy`
-            (``FineTune(...)`` ...).
+            (``FineTune(...)`` ...), or its name with default options
+            (``"fine_tune"``, ``"feature_extraction"``, ``"gradual"``, ``"scratch"``).
         options: The :class:`~transferlab.training.options.TrainingOptions`
             (batch size, seed, precision, ...). Any option can also be given
             as a keyword argument, e.g. ``Trainer(build, strategy=s, batch_size=32)``.
@@ -188,7 +190,7 @@ class Trainer:
         self,
         model: ModelSpec,
         *,
-        strategy: Strategy,
+        strategy: Strategy | str,
         options: TrainingOptions | Mapping[str, object] | None = None,
         optimizer: str | keras.optimizers.Optimizer = "adam",
         loss: object = "sparse_categorical_crossentropy",
@@ -210,6 +212,8 @@ class Trainer:
                     fix="pass e.g. lambda: build_classifier('alexnet', 10)",
                 )
             )
+        if isinstance(strategy, str):  # a config's kind: "fine_tune", "feature_extraction" ...
+            strategy = strategy_by_name(strategy)
         if not callable(getattr(strategy, "phases", None)):
             raise ConfigError(
                 describe(
