@@ -107,9 +107,11 @@ def test_model_file_without_class_names_uses_indices(saved, tmp_path, capsys):
 
 
 def _one_line_error(capsys) -> str:
+    """The error, as one line: the CLI lays a long message out on indented lines."""
     err = capsys.readouterr().err
-    assert err.startswith("transferlab: error: ") and err.count("\n") == 1
-    return err
+    assert err.startswith("transferlab: error: ") and "Traceback" not in err
+    assert all(line.startswith("  ") for line in err.splitlines()[1:])
+    return err.rstrip("\n").replace("\n  ", " ") + "\n"
 
 
 def test_bad_output_extension(saved, capsys):
@@ -144,3 +146,20 @@ def test_resizes_images_to_the_model_input(saved, tmp_path, capsys):
     assert main(["predict", str(run), str(big)]) == 0
     (line,) = _lines(capsys)
     assert line.startswith(f"{big}\t")
+
+
+def test_an_undecodable_file_name_is_escaped_in_the_output(saved, tmp_path, capsys):
+    import os
+
+    run, files, probs = saved
+    name = ("five", "six", "seven")[probs[0].argmax()]
+    image = tmp_path / os.fsdecode(b"img\xff.png")  # not UTF-8: a surrogate escape in the str
+    image.write_bytes((files / "d0.png").read_bytes())
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(image), "--output", str(out)]) == 0
+    (row,) = csv.DictReader(out.open(encoding="utf-8"))
+    assert row["source"] == f"{tmp_path}/img\\xff.png"
+    assert row["class"] == name
+    capsys.readouterr()
+    assert main(["predict", str(run), str(image)]) == 0
+    assert _lines(capsys) == [f"{tmp_path}/img\\xff.png\t{name}\t{probs[0].max():.4f}"]

@@ -91,11 +91,11 @@ def test_flags_override_the_config_file(first_run, tmp_path):
     config, _, _ = first_run
     path = config.save(tmp_path / "c.toml")
     args = build_parser().parse_args(
-        ["train", "--config", str(path), "--learning-rate", "0.5", "--classes", "1", "2", "--deterministic"]
+        ["train", "--config", str(path), "--learning-rate", "0.5", "--classes", "6", "7", "--deterministic"]
     )
     resolved = RunConfig.load(args.config).with_overrides(config_overrides(args))
     assert resolved.strategy.learning_rate == 0.5
-    assert resolved.data.classes == (1, 2)
+    assert resolved.data.classes == (6, 7)  # not the source classes 0-4: those are refused
     assert resolved.model == config.model  # untouched sections stay as in the file
 
 
@@ -116,3 +116,52 @@ def test_a_bad_config_key_names_the_closest_and_exits_2(tmp_path, capsys):
     assert err.splitlines()[0] == "transferlab: error: Unknown config key `training.batchsize`."
     assert "Traceback" not in err
     assert "Unknown config key `training.batchsize`" in err and "did you mean `training.batch_size`" in err
+
+
+class _Stop(Exception):
+    """Raised where the first training (the source task's pretraining) would start."""
+
+
+def _stop_before_training(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("transferlab.experiments.run_experiment")
+
+    def no_training(*args, **kwargs):
+        raise _Stop
+
+    monkeypatch.setattr(module, "source_weights", no_training)
+    return module
+
+
+def test_the_task_is_checked_with_its_source_and_target_classes_before_any_training(
+    mnist_dir, tmp_path, monkeypatch
+):
+    module = _stop_before_training(monkeypatch)
+    seen = []
+
+    def check_task(train, **classes):
+        seen.append((len(train), classes))
+        return []
+
+    monkeypatch.setattr(module, "check_task", check_task)
+    with pytest.raises(_Stop):
+        run_experiment(_config(mnist_dir, tmp_path), verbose=0)
+    assert seen == [(5 * 4, {"source_classes": (0, 1, 2, 3, 4), "target_classes": (5, 6, 7, 8, 9)})]
+
+
+def test_a_class_without_training_examples_is_warned_about_before_any_training(
+    mnist_dir, tmp_path, monkeypatch, caplog
+):
+    import logging
+
+    _stop_before_training(monkeypatch)
+    # 2 training examples for 3 classes: one class has none
+    config = _config(mnist_dir, tmp_path).with_overrides(
+        {"data.classes": (5, 6, 7), "data.labels_per_class": 0, "data.max_train": 2}
+    )
+    with caplog.at_level(logging.WARNING, logger="transferlab.experiments"), pytest.raises(_Stop):
+        run_experiment(config, verbose=0)
+    warnings = [r for r in caplog.records if r.name == "transferlab.experiments"]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert "has no training examples: the model can never learn to predict it" in warnings[0].getMessage()

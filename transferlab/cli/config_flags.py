@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any
+from collections.abc import Sequence
 
 from transferlab.config.run_config import RunConfig
 
@@ -50,27 +50,34 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             key = f"{section}.{field.name}"
             aliases = ALIASES.get(key, ())
             alias_note = "; alias: " + ", ".join(aliases) if aliases else ""
-            options: dict[str, Any] = {
-                "dest": key,
-                "default": None,
-                # argparse formats help with %: a literal % in a doc must be doubled
-                "help": f"{field.metadata.get('doc', '')} (default: {_shown(default)}{alias_note})".replace(
-                    "%", "%%"
-                ),
-            }
+            flags = (flag_name(key), *aliases)
+            # argparse formats help with %: a literal % in a doc must be doubled
+            help_text = f"{field.metadata.get('doc', '')} (default: {_shown(default)}{alias_note})".replace(
+                "%", "%%"
+            )
             if tp is bool:
-                options["action"] = argparse.BooleanOptionalAction
+                group.add_argument(
+                    *flags, dest=key, default=None, help=help_text, action=argparse.BooleanOptionalAction
+                )
             elif typing.get_origin(tp) is tuple:
-                options.update(nargs="*", type=typing.get_args(tp)[0], metavar="N")
+                group.add_argument(
+                    *flags,
+                    dest=key,
+                    default=None,
+                    help=help_text,
+                    nargs="*",
+                    type=typing.get_args(tp)[0],
+                    metavar="N",
+                )
             else:
-                options["type"] = tp
-                options["metavar"] = {int: "N", float: "X"}.get(tp, "TEXT")
-                if field.metadata.get("choices"):
-                    options["choices"] = field.metadata["choices"]
+                choices: Sequence[str] | None = field.metadata.get("choices") or None
+                metavar = {int: "N", float: "X"}.get(tp, "TEXT")
+                if choices:
                     # with an alias, the choices are shown once (in the doc), not after each name
-                    choices = "{" + ",".join(field.metadata["choices"]) + "}"
-                    options["metavar"] = field.name.upper() if aliases else choices
-            group.add_argument(flag_name(key), *aliases, **options)
+                    metavar = field.name.upper() if aliases else "{" + ",".join(choices) + "}"
+                group.add_argument(
+                    *flags, dest=key, default=None, help=help_text, type=tp, metavar=metavar, choices=choices
+                )
 
 
 def _shown(default: object) -> str:
@@ -80,9 +87,9 @@ def _shown(default: object) -> str:
     return repr(default)
 
 
-def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def config_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The ``section.key`` values given on the command line (unset flags are left out)."""
-    out = {}
+    out: dict[str, object] = {}
     for key, value in vars(args).items():
         if "." in key and value is not None:
             out[key] = tuple(value) if isinstance(value, list) else value

@@ -7,12 +7,19 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 __all__ = ["register"]
 
 HELP = "classify PNG/JPEG, IDX or NumPy files with a trained model (.keras, SavedModel or run folder)"
 _OUTPUT_SUFFIXES = (".csv", ".json")
+
+
+class _Row(TypedDict):
+    """One image's prediction: where it came from (printable) and its top classes, most probable first."""
+
+    source: str
+    top: list[tuple[str, float]]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """Reads the files, predicts, and prints one line per image (or writes ``--output``)."""
     from transferlab.errors import ConfigError, describe
     from transferlab.serving import load_trained_model, predict, read_images
+    from transferlab.serving.predictions import display_name
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in _OUTPUT_SUFFIXES:
@@ -67,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     stacks = []
     for file in args.files:
         images = read_images(file, size=size, channels=channels)
-        sources += [file] if _holds_one_image(file) else [f"{file}[{i}]" for i in range(len(images))]
+        # an undecodable byte in a file name is written as \xNN, not a failure to write the output
+        name = display_name(file)
+        sources += [name] if _holds_one_image(file) else [f"{name}[{i}]" for i in range(len(images))]
         stacks.append(images)
     import numpy as np
 
@@ -79,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         class_names=_class_names(Path(args.model), num_classes),
     )
     indices, probs = predictions.top_k(args.top_k)
-    rows: list[dict[str, Any]] = [
+    rows: list[_Row] = [
         {"source": source, "top": [(predictions.class_names[c], float(p)) for c, p in zip(row_c, row_p)]}
         for source, row_c, row_p in zip(sources, indices, probs)
     ]
@@ -102,7 +112,7 @@ def _holds_one_image(file: str) -> bool:
 def _class_names(source: Path, num_classes: int) -> list[str] | None:
     """Class names saved with the model: a run's ``config.json`` or an export's metadata."""
     folder = source if source.is_dir() else source.parent
-    candidates: list[Any] = []
+    candidates: list[object] = []
     config = folder / "config.json"
     if config.is_file():
         try:
@@ -121,7 +131,7 @@ def _class_names(source: Path, num_classes: int) -> list[str] | None:
     return None
 
 
-def _to_csv(rows: list[dict[str, Any]], k: int) -> str:
+def _to_csv(rows: list[_Row], k: int) -> str:
     header = ["source", "class", "probability"]
     for rank in range(2, k + 1):
         header += [f"class_{rank}", f"probability_{rank}"]
@@ -133,7 +143,7 @@ def _to_csv(rows: list[dict[str, Any]], k: int) -> str:
     return buffer.getvalue()
 
 
-def _to_json(rows: list[dict[str, Any]]) -> str:
+def _to_json(rows: list[_Row]) -> str:
     items = [
         {
             "source": row["source"],

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol
+
+import keras
 
 from transferlab._atomic import atomic_write_text
 from transferlab._version import __version__
@@ -19,15 +23,22 @@ from transferlab.config.strategy_config import StrategyConfig
 from transferlab.data.augmentation import make_augmentation
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.select_classes import select_classes
+from transferlab.data.task_checks import check_task
 from transferlab.evaluation.classification_report import ClassificationReport
 from transferlab.experiments.experiment_result import ExperimentResult
 from transferlab.experiments.prepare_data import limit_examples, prepare_data
 from transferlab.experiments.strategy_from_config import strategy_from_config
 from transferlab.training.trainer import Trainer
 
-__all__ = ["builder_for", "run_experiment", "source_weights"]
+__all__ = ["ClassifierBuilder", "builder_for", "run_experiment", "source_weights"]
 
 logger = logging.getLogger("transferlab.experiments")
+
+
+class ClassifierBuilder(Protocol):
+    """Builds a run's classifier, in the given precision (the Trainer calls it inside its scope)."""
+
+    def __call__(self, precision: str = "float32") -> Classifier: ...
 
 
 def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> ExperimentResult:
@@ -54,6 +65,11 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
         An :class:`ExperimentResult`.
     """
     splits, train, validation, test = prepare_data(config)
+    # Before any training (the source task's included): a degenerate task is refused here.
+    for warning in check_task(
+        train, source_classes=config.model.pretrain_classes, target_classes=config.data.classes
+    ):
+        logger.warning("%s", warning)
 
     started = time.perf_counter()
     build = builder_for(config, train, source_weights(config, splits.train, verbose))
@@ -82,15 +98,13 @@ def source_weights(config: RunConfig, train: LabeledImages, verbose: int | str =
     return config.model.weights or None
 
 
-def builder_for(config: RunConfig, data: LabeledImages, weights: str | None) -> Any:
+def builder_for(config: RunConfig, data: LabeledImages, weights: str | None) -> ClassifierBuilder:
     """The classifier builder (for ``data``'s classes) the Trainer calls inside its scope."""
     input_shape = data.image_shape if len(data.image_shape) == 3 else (*data.image_shape, 1)
-    backbone_kwargs: dict[str, Any] = {}
-    if config.model.width != 1.0:
-        backbone_kwargs["width"] = config.model.width
 
     def build(precision: str = "float32") -> Classifier:
-        return build_classifier(
+        build_it = functools.partial(
+            build_classifier,
             config.model.backbone,
             data.num_classes,
             input_shape=input_shape,
@@ -99,13 +113,14 @@ def builder_for(config: RunConfig, data: LabeledImages, weights: str | None) -> 
             pooling=config.model.pooling,
             dropout=config.model.dropout,
             precision=precision,
-            **backbone_kwargs,
         )
+        # `width` only when not the default: not every backbone's builder takes one
+        return build_it(width=config.model.width) if config.model.width != 1.0 else build_it()
 
     return build
 
 
-def _augmentation(config: RunConfig) -> Any:
+def _augmentation(config: RunConfig) -> keras.Sequential | None:
     if config.data.augment == "none":
         return None
     return make_augmentation(
@@ -165,7 +180,9 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
     return target
 
 
-def _plots(report: ClassificationReport, test: LabeledImages, rows: Any, run_dir: Path) -> None:
+def _plots(
+    report: ClassificationReport, test: LabeledImages, rows: Sequence[Mapping[str, object]], run_dir: Path
+) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:

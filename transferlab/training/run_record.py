@@ -7,7 +7,6 @@ import math
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -45,7 +44,7 @@ class Checkpoints(keras.callbacks.Callback):
         super().__init__()
         self.run, self.target, self.monitor, self.history = run, model, monitor, history
 
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         logs = logs or {}
         value = logs.get(self.monitor)
         if value is None or not math.isfinite(float(value)):
@@ -159,7 +158,7 @@ def save_model(model: keras.Model, path: Path) -> None:
     _save(model, path, model.save, optimizer=True)
 
 
-def history_from_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+def history_from_rows(rows: Sequence[Mapping[str, object]]) -> dict[str, list[float]]:
     """``{metric: [value per epoch]}`` from the run's metric rows (like ``History.history``).
 
     Example:
@@ -174,31 +173,41 @@ def history_from_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float
     return history
 
 
-def _rates_text(record: Mapping[str, Any]) -> str:
+def _record(value: object) -> Mapping[str, object]:
+    """``value`` when it is a JSON object (a mapping), else an empty one: the summary reads
+    the Trainer's ``config.json``/``decisions.json`` records, untyped JSON."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _rates_text(record: Mapping[str, object]) -> str:
     """``head 0.001, block2 0.0005`` from a phase's learning-rate record (``PhaseRates.as_dict()``)."""
     if not record:
         return "-"
 
-    def one(entry: Mapping[str, Any]) -> str:
+    def one(value: object) -> str:
+        entry = _record(value)
         rate = entry.get("rate")
         return f"{rate:.3g}" if isinstance(rate, float) else f"{entry.get('scale', 1.0):.3g} x schedule"
 
     parts = [f"head {one(record.get('head', {}))}"]
-    parts += [f"{name} {one(entry)}" for name, entry in record.get("groups", {}).items()]
+    parts += [f"{name} {one(entry)}" for name, entry in _record(record.get("groups", {})).items()]
     return ", ".join(parts)
 
 
 def summary_text(
     name: str,
-    config: Mapping[str, Any],
-    rows: Sequence[Mapping[str, Any]],
-    decisions: Mapping[str, Any],
+    config: Mapping[str, object],
+    rows: Sequence[Mapping[str, int | float | str]],
+    decisions: Mapping[str, object],
     *,
     resumed: tuple[int, int, int] | None,
     seconds: float,
     monitor: str,
 ) -> str:
-    """The run's ``summary.md``: what ran, how, and its result, in a few lines."""
+    """The run's ``summary.md``: what ran, how, and its result, in a few lines.
+
+    ``config`` and ``decisions`` are the run's ``config.json`` and ``decisions.json`` records.
+    """
     lines = [f"# Run `{name}`", ""]
     lines.append(
         f"- Model: `{config['model']}` (backbone `{config['backbone']}`, {config['num_params']:,} parameters)"
@@ -208,13 +217,13 @@ def summary_text(
         f"- Distribution: {config['distribution']} with {config['replicas']} replica(s); "
         f"global batch {config['global_batch_size']}"
     )
-    options = config["options"]
+    options = _record(config["options"])
     lines.append(
         f"- Precision: {config['precision']}; seed {options['seed']}; deterministic: {options['deterministic']}"
     )
     lines.append(
-        f"- Examples: {config['train']['examples']} train"
-        + (f", {config['validation']['examples']} validation" if config["validation"] else "")
+        f"- Examples: {_record(config['train'])['examples']} train"
+        + (f", {_record(config['validation'])['examples']} validation" if config["validation"] else "")
     )
     lines.append(f"- Identity: `{config['identity']}`")
     if resumed:
@@ -227,12 +236,21 @@ def summary_text(
         "| phase | epochs | trainable groups | learning rates | feature cache |",
         "|---|---|---|---|---|",
     ]
-    rates = decisions.get("learning_rates", {})
-    for p in config["phases"]:
-        groups = ", ".join(p.get("trainable_groups", [])) or "head only"
-        cache = decisions.get("feature_cache", {}).get(p.get("name"), "-")
-        rate_text = _rates_text(rates.get(p.get("name"), {}))
-        lines.append(f"| {p.get('name')} | {p.get('epochs')} | {groups} | {rate_text} | {cache} |")
+    rates = _record(decisions.get("learning_rates", {}))
+    feature_cache = _record(decisions.get("feature_cache", {}))
+    phases = config["phases"]
+    for phase in map(_record, phases if isinstance(phases, (list, tuple)) else []):
+        trainable = phase.get("trainable_groups", [])
+        groups = ", ".join(map(str, trainable if isinstance(trainable, (list, tuple)) else [])) or "head only"
+        phase_name = phase.get("name")
+        if isinstance(phase_name, str):
+            cache, rate_text = (
+                feature_cache.get(phase_name, "-"),
+                _rates_text(_record(rates.get(phase_name, {}))),
+            )
+        else:
+            cache, rate_text = "-", "-"
+        lines.append(f"| {phase_name} | {phase.get('epochs')} | {groups} | {rate_text} | {cache} |")
     if rows:
         last = rows[-1]
         scored = [r for r in rows if r.get(monitor) is not None]
