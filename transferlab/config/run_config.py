@@ -96,6 +96,7 @@ class RunConfig:
                         fix=f"did you mean `[{close[0]}]`?" if close else "remove it",
                     )
                 )
+
         def table(name: str) -> Mapping[str, object]:
             value = mapping.get(name, {})
             if not isinstance(value, Mapping):
