@@ -146,3 +146,26 @@ def test_argument_errors(tmp_path: Path, kwargs: dict[str, object], pattern: str
     arguments.update(kwargs)
     with pytest.raises(ConfigError, match=pattern):
         fetch_file(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_full_disk_is_a_storage_error_not_a_network_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import sys
+
+    from transferlab.errors import StorageError
+
+    module = sys.modules["transferlab.data.fetch_file"]  # the package exports the function of that name
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "data.bin").write_bytes(CONTENT)
+
+    def full(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module.os, "replace", full)
+    with pytest.raises(StorageError, match=r"Cannot write .*data.bin: the disk is full"):
+        _fetch(tmp_path / "cache", [source.as_uri(), source.as_uri()], retries=2)
+    assert list((tmp_path / "cache").iterdir()) == []  # no partial file, no temp folder

@@ -112,12 +112,16 @@ def _archive_class() -> type:
 
 
 def test_failed_export_leaves_nothing(tiny_model, tmp_path, monkeypatch):
+    import errno
+
+    from transferlab.errors import StorageError
+
     def half_write(self, path, **kwargs):
         Path(path, "saved_model.pb").write_bytes(b"half")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(_archive_class(), "write_out", half_write)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match=r"Cannot write .*served: the disk is full"):
         export_saved_model(tiny_model, tmp_path / "served")
     assert list(tmp_path.iterdir()) == []
 

@@ -37,7 +37,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from transferlab.errors import ChecksumError, ConfigError, DownloadError, describe
+from transferlab._atomic import storage_error
+from transferlab.errors import ChecksumError, ConfigError, DownloadError, StorageError, describe
 
 __all__ = ["fetch_file"]
 
@@ -146,6 +147,9 @@ def fetch_file(
                         raise _BadDownload(
                             f"sha256 mismatch (got {actual}, expected {expected})", retry=False
                         )
+                except StorageError:  # a local write failed: no other mirror helps
+                    partial.unlink(missing_ok=True)
+                    raise
                 except _BadDownload as err:
                     partial.unlink(missing_ok=True)
                     reasons.append(str(err))
@@ -160,7 +164,10 @@ def fetch_file(
                     partial.unlink(missing_ok=True)
                     reasons.append(_network_reason(err, timeout))
                 else:
-                    os.replace(partial, target)
+                    try:
+                        os.replace(partial, target)
+                    except OSError as err:
+                        raise storage_error(target, err) from None
                     return target
                 if attempt < retries:
                     time.sleep(0.25 * 2**attempt)
@@ -244,9 +251,16 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float) -> str:
 
             print(f"Downloading {url}", file=sys.stdout, flush=True)
             bar = keras.utils.Progbar(total, verbose=1 if sys.stdout.isatty() else 2, unit_name="B")
-        with open(dest, "wb") as out:
+        try:
+            out = open(dest, "wb")  # noqa: SIM115  (closed below; a local failure is told apart)
+        except OSError as err:
+            raise storage_error(dest, err) from None
+        with out:
             while block := response.read(_CHUNK):
-                out.write(block)
+                try:
+                    out.write(block)
+                except OSError as err:  # the disk, not the network
+                    raise storage_error(dest, err) from None
                 digest.update(block)
                 received += len(block)
                 if bar is not None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from transferlab._atomic import storage_error
 from transferlab.errors import ConfigError, InputShapeError, describe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,8 +96,11 @@ def export_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", serve)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    except OSError as err:
+        raise storage_error(target, err) from None
     try:
         archive.write_out(str(staging), verbose=False)
         metadata = {
@@ -112,6 +116,9 @@ def export_saved_model(
         extra.parent.mkdir(parents=True, exist_ok=True)
         extra.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         _replace_folder(staging, target)
+    except OSError as err:  # a full disk, permissions: named, and nothing half-written is left
+        shutil.rmtree(staging, ignore_errors=True)
+        raise storage_error(target, err) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
