@@ -18,9 +18,36 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import types
 from typing import TYPE_CHECKING
 
 from transferlab._version import __version__
+
+
+def _interrupt_quietly_when_run_as_the_command() -> None:
+    """For the ``transferlab`` command only: a Ctrl-C while TensorFlow loads is one line.
+
+    The command's ``main()`` turns Ctrl-C into one line and exit code 130, but the
+    package is imported (and TensorFlow started) before ``main()`` runs; this hook
+    covers those first seconds. A Python program that imports transferlab keeps its
+    own ``sys.excepthook``.
+    """
+    if os.path.basename(sys.argv[0] if sys.argv else "") != "transferlab":
+        return
+    from transferlab.errors import INTERRUPTED
+
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: types.TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.stderr.write(INTERRUPTED + "\n")  # Python still exits with code 130
+        else:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
+_interrupt_quietly_when_run_as_the_command()
 
 
 def _register_saved_model_classes() -> None:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "INTERRUPTED",
     "BackboneError",
     "ChecksumError",
     "ConfigError",
@@ -48,6 +49,10 @@ __all__ = [
     "WorkerTimeoutError",
     "describe",
 ]
+
+
+#: What the command line prints, alone, when Ctrl-C stops it (exit code 130).
+INTERRUPTED = "transferlab: interrupted; resume with the same command"
 
 
 def describe(

@@ -72,3 +72,30 @@ def test_unknown_flag_of_a_command_points_at_that_commands_help(capsys):
     assert capsys.readouterr().err == (
         "transferlab train: error: unrecognized arguments: --bogus (see `transferlab train --help`)\n"
     )
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from transferlab.errors import INTERRUPTED
+
+    command = Path(sys.executable).parent / "transferlab"
+    if not command.is_file():
+        import pytest
+
+        pytest.skip("the transferlab command is not installed beside this Python")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(
+        [str(command), "backbones"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    time.sleep(0.8)  # Python is up; TensorFlow is still loading (it takes seconds)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    # Python ends an interrupted start-up by SIGINT itself: a shell reports 130 (128 + 2)
+    assert proc.returncode in (130, -signal.SIGINT)
+    assert err.strip().splitlines() == [INTERRUPTED], err

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from transferlab._version import __version__
 from transferlab.cli.parser import CommandParser
+from transferlab.errors import INTERRUPTED
 
 __all__ = ["INTERRUPTED", "error_text", "main"]
 
@@ -84,7 +85,6 @@ def _import_tensorflow_quietly() -> None:
 
 
 #: What a Ctrl-C prints (on stderr) before the command exits with code 130.
-INTERRUPTED = "transferlab: interrupted; resume with the same command"
 #: Longer error messages are printed on several lines (the problem first, each part indented).
 _ONE_LINE_LIMIT = 200
 _PARTS = (". Received: ", ". Accepted: ", ". Fix: ")
