@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from transferlab._keras_compat import flatten_layers
 from transferlab.backbones import build_classifier
 from transferlab.backbones.alexnet import alexnet
 
@@ -49,7 +50,7 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 def forward_flops(model: keras.Model) -> int:
     """Multiply-adds x2 of every Conv2D, DepthwiseConv2D and Dense layer, per image."""
     total = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in flatten_layers(model, include_self=False):
         kind = type(layer).__name__
         if kind in ("Conv2D", "DepthwiseConv2D"):  # kernel (kh, kw, cin, cout or multiplier)
             _, h, w, _ = layer.output.shape

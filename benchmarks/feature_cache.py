@@ -79,7 +79,7 @@ def _run(train: Any, test: Any, *, epochs: int, cache: str, precision: str, root
             precision=precision,
             feature_cache=cache,
             resume=False,
-            backup_every=None,
+            backup_every=0,  # backups at epoch ends only
         )
         start = time.perf_counter()
         result = trainer.fit(train)
