@@ -240,3 +240,16 @@ def test_a_strategy_can_be_given_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(StrategyError, match="fine_tune"):
         Trainer(resume_tiny.build, strategy="finetune")
+
+
+def test_a_run_of_a_handful_of_steps_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="transferlab.training"):
+        result = Trainer(
+            resume_tiny.build, strategy=FeatureExtraction(2), run_dir=tmp_path, batch_size=64, verbose=0
+        ).fit(resume_tiny.data(16))
+    expected = "an epoch is only 1 optimizer step(s) (16 examples, global batch 64), 2 in the whole run"
+    assert any(expected in r.getMessage() for r in caplog.records)
+    notes = json.loads((result.run_dir / "decisions.json").read_text())["notes"]
+    assert any(expected in note for note in notes)

@@ -81,8 +81,10 @@ def _stored_feature_cache(run: RunFolder) -> dict[str, str]:
     return {str(k): str(v) for k, v in cache.items()} if isinstance(cache, dict) else {}
 
 
-#: Fewer optimizer steps per epoch than this, and the run says so.
+#: Fewer optimizer steps per epoch (and in the whole run) than these, and the run says so:
+#: an "epoch" of one step of a batch larger than the data barely trains anything.
 _FEW_STEPS = 5
+_FEW_STEPS_IN_ALL = 50
 
 
 @dataclasses.dataclass
@@ -495,10 +497,12 @@ class Trainer:
         )
         progress.run_started(run.path, resumed_from=str(loaded.position) if loaded is not None else None)
         decisions = _Decisions(precision=precision)
-        if steps < _FEW_STEPS:
+        total_steps = steps * (bounds[-1][1] if bounds else 0)
+        if steps < _FEW_STEPS and total_steps < _FEW_STEPS_IN_ALL:
             note = (
                 f"an epoch is only {steps} optimizer step(s) ({len(train)} examples, global batch "
-                f"{batch}): the model may barely train; lower batch_size or train more epochs"
+                f"{batch}), {total_steps} in the whole run: the model may barely train; "
+                "lower batch_size or train more epochs"
             )
             logger.warning("%s", note)
             decisions.notes.append(note)
