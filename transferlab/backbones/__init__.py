@@ -8,6 +8,7 @@ from transferlab.backbones.backbone_weights import (
     save_backbone,
 )
 from transferlab.backbones.classifier import Classifier, build_classifier
+from transferlab.backbones.cosine_classifier import CosineClassifier
 from transferlab.backbones.registry import (
     create_backbone,
     get_backbone_info,
@@ -19,6 +20,7 @@ from transferlab.backbones.registry import (
 __all__ = [
     "BackboneInfo",
     "Classifier",
+    "CosineClassifier",
     "LayerGroup",
     "build_classifier",
     "check_weights_fit",

@@ -18,6 +18,13 @@ from transferlab.strategies.chain import Chain
 from transferlab.strategies.check_trainable_state import check_trainable_state
 from transferlab.strategies.compile_phase import compile_phase
 from transferlab.strategies.feature_extraction import FeatureExtraction
+from transferlab.strategies.few_shot_heads import (
+    PROBE_METHODS,
+    ProbeFit,
+    class_prototypes,
+    fit_linear_probe,
+    nearest_prototype,
+)
 from transferlab.strategies.fine_tune import FineTune
 from transferlab.strategies.freeze import freeze
 from transferlab.strategies.frozen_stats_batch_normalization import FrozenStatsBatchNormalization
@@ -33,6 +40,7 @@ from transferlab.strategies.strategy import Strategy
 from transferlab.strategies.unfreeze import unfreeze
 
 __all__ = [
+    "PROBE_METHODS",
     "SCHEDULES",
     "STRATEGY_NAMES",
     "BatchNormPolicy",
@@ -43,6 +51,7 @@ __all__ = [
     "GradualUnfreeze",
     "Phase",
     "PhaseRates",
+    "ProbeFit",
     "ScaledSchedule",
     "Scratch",
     "Strategy",
@@ -50,10 +59,13 @@ __all__ = [
     "apply_phase",
     "build_optimizer",
     "check_trainable_state",
+    "class_prototypes",
     "compile_phase",
+    "fit_linear_probe",
     "freeze",
     "group_learning_rates",
     "layerwise_optimizer",
+    "nearest_prototype",
     "phase_learning_rates",
     "set_trainable_groups",
     "strategy_by_name",
