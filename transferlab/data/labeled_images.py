@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,7 +11,33 @@ import numpy.typing as npt
 
 from transferlab.errors import DataError, describe
 
-__all__ = ["LabeledImages"]
+__all__ = ["DEFAULT_PIXEL_RANGE", "LabeledImages", "check_pixel_range"]
+
+#: The range of raw pixel values: what sources hold unless they declare another.
+DEFAULT_PIXEL_RANGE: tuple[float, float] = (0.0, 255.0)
+
+
+def check_pixel_range(value: object, name: str = "pixel_range") -> tuple[float, float]:
+    """``value`` as a ``(low, high)`` pair of finite floats with ``low < high``.
+
+    Example:
+        >>> check_pixel_range((0, 1))
+        (0.0, 1.0)
+    """
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise DataError(
+            describe(
+                f"`{name}` must be (low, high), two finite numbers with low < high",
+                received=f"{name}={value!r}",
+                accepted="(0, 255) for raw pixels (the default), (0, 1), (-1, 1), ...",
+                fix=f"pass e.g. {name}=(0, 1) for images scaled to [0, 1]",
+            )
+        )
+    return (low, high)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -23,6 +50,11 @@ class LabeledImages:
             float array of the same ranks with finite values.
         labels: Integer array ``(N,)`` with values in ``[0, num_classes)``.
         class_names: One name per class; label ``i`` is ``class_names[i]``.
+        pixel_range: ``(low, high)`` of the pixel values: ``(0, 255)`` (raw
+            pixels, the default) or, for float images, another range such as
+            ``(0, 1)``; pipelines scale them to raw pixels. Float images that
+            all lie in ``[0, 1]`` without a declared range are refused (they
+            would be divided by 255 twice).
 
     Example:
         >>> import numpy as np
@@ -35,6 +67,7 @@ class LabeledImages:
     images: npt.NDArray[np.generic[object]]
     labels: npt.NDArray[np.generic[object]]
     class_names: tuple[str, ...]
+    pixel_range: tuple[float, float] = DEFAULT_PIXEL_RANGE
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images)
@@ -74,6 +107,32 @@ class LabeledImages:
                         fix="drop or repair those images before building the data set",
                     )
                 )
+        pixel_range = check_pixel_range(self.pixel_range)
+        if images.dtype == np.uint8 and pixel_range != DEFAULT_PIXEL_RANGE:
+            raise DataError(
+                describe(
+                    "`uint8` images hold raw pixels: their `pixel_range` is (0, 255)",
+                    received=f"pixel_range={self.pixel_range!r} with images.dtype=uint8",
+                    fix="leave pixel_range at its default, or pass float images",
+                )
+            )
+        if (
+            images.dtype != np.uint8
+            and pixel_range == DEFAULT_PIXEL_RANGE
+            and images.size
+            and float(images.min()) >= 0.0
+            and 0.0 < float(images.max()) <= 1.0
+        ):
+            raise DataError(
+                describe(
+                    "The float `images` all lie in [0, 1], but `pixel_range` says raw pixels in "
+                    "[0, 255]: they would be divided by 255 twice",
+                    received=f"images in [{float(images.min()):g}, {float(images.max()):g}], "
+                    f"pixel_range={self.pixel_range!r}",
+                    fix="declare the range: LabeledImages(images, labels, class_names, "
+                    "pixel_range=(0, 1)), or pass images * 255",
+                )
+            )
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
             raise DataError(
                 describe(
@@ -102,6 +161,7 @@ class LabeledImages:
         object.__setattr__(self, "images", images)
         object.__setattr__(self, "labels", labels.astype(np.int64, copy=False))
         object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "pixel_range", pixel_range)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -130,4 +190,4 @@ class LabeledImages:
             [2, 0]
         """
         idx = np.asarray(indices, dtype=np.int64)
-        return LabeledImages(self.images[idx], self.labels[idx], self.class_names)
+        return LabeledImages(self.images[idx], self.labels[idx], self.class_names, self.pixel_range)

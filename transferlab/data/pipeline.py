@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
@@ -9,6 +10,14 @@ import numpy as np
 import tensorflow as tf
 
 from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.source import (
+    ArraySource,
+    ImageSource,
+    IndexedSource,
+    StreamSource,
+    as_source,
+    scale_to_pixels,
+)
 from transferlab.errors import ConfigError, DataError, describe
 
 __all__ = ["make_pipeline"]
@@ -145,7 +154,7 @@ def _check_int(name: str, value: object, low: int, fix: str | None = None) -> in
 
 
 def make_pipeline(
-    data: LabeledImages,
+    data: LabeledImages | ImageSource,
     *,
     batch_size: int,
     shuffle: bool = False,
@@ -159,9 +168,11 @@ def make_pipeline(
     num_replicas: int = 1,
     evaluation: bool = False,
     shard: tuple[int, int] | None = None,
+    worker: tuple[int, int] | None = None,
     one_hot: bool = False,
     prefetch: int = 2,
-    parallel_calls: int = 1,
+    parallel_calls: int | None = None,
+    steps_per_epoch: int | None = None,
 ) -> tf.data.Dataset:
     """Builds a ``tf.data`` pipeline of ``(images, labels)`` batches, exactly resumable.
 
@@ -205,7 +216,12 @@ def make_pipeline(
     start (2.55 s, 5.11 s, ...) before returning.
 
     Args:
-        data: The examples.
+        data: The examples: :class:`LabeledImages` or any source
+            (:func:`transferlab.data.as_source` converts other data). An
+            indexed source (arrays, image folders, TFRecords) gets everything
+            below; a ``tf.data.Dataset`` source (:class:`StreamSource`) is read
+            front to back each epoch, shuffled by a buffer keyed by
+            ``(seed, epoch)``, and takes no ``shard``, ``worker`` or ``cache``.
         batch_size: Examples per batch (per worker when ``shard`` is given).
         shuffle: Shuffle each epoch (keyed by ``(seed, epoch)``).
         seed: Seed of shuffling and augmentation (an ``int >= 0``). ``None``
@@ -248,9 +264,24 @@ def make_pipeline(
             splits it across all replicas itself, so there every worker should
             build the same unsharded pipeline of global batches (the Trainer
             does, and lets tf.distribute's DATA sharding pick each worker's part).
+        worker: ``(num_workers, index)``: for
+            ``strategy.distribute_datasets_from_function`` under a
+            multi-worker strategy. ``batch_size`` and ``num_replicas`` stay
+            global; the pipeline yields, for each global batch of the
+            one-device run, the per-replica pieces of this worker's replicas
+            (``num_replicas / num_workers`` batches of
+            ``batch_size / num_replicas``), reading only those examples. The
+            global batches are exactly the one-device run's; augmentation is
+            drawn per piece, keyed by ``(seed, epoch, batch, replica)`` (so the
+            random transformations differ from a one-device run's). Training
+            only.
         one_hot: Labels as one-hot ``float32`` vectors.
         prefetch: Batches to prefetch (0 for none); a fixed buffer.
         parallel_calls: Batches prepared in parallel (fixed, not autotuned).
+            Default: 1 for sources read a batch at once (arrays), the number
+            of CPUs for sources read example by example (files).
+        steps_per_epoch: Yield only the first this many batches of each
+            epoch (each epoch keeps its own order).
 
     Returns:
         The dataset. Without ``repeat`` its ``len()`` is the number of batches.
@@ -282,7 +313,6 @@ def make_pipeline(
     skip_batches = _check_int("skip_batches", skip_batches, 0)
     num_replicas = _check_int("num_replicas", num_replicas, 1)
     prefetch = _check_int("prefetch", prefetch, 0)
-    parallel_calls = _check_int("parallel_calls", parallel_calls, 1)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(2))
     seed = _check_int("seed", seed, 0, fix="pass an integer seed such as 0, or None")
@@ -343,7 +373,57 @@ def make_pipeline(
             )
         )
 
-    n = len(data)
+    source = as_source(data, name="data")
+    if parallel_calls is None:
+        parallel_calls = (os.cpu_count() or 1) if getattr(source, "reads_elements", False) else 1
+    parallel_calls = _check_int("parallel_calls", parallel_calls, 1)
+    if isinstance(source, StreamSource):
+        if shard is not None or worker is not None:
+            raise ConfigError(
+                describe(
+                    "A tf.data.Dataset source cannot be split by index (`shard`, `worker`)",
+                    received=f"shard={shard!r}, worker={worker!r}",
+                    fix="shard the dataset yourself, or use an indexed source (arrays, ImageFolderSource, "
+                    "TFRecordSource)",
+                )
+            )
+        return _stream_pipeline(
+            source, batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch, augment=augment,
+            drop_remainder=drop_remainder, repeat=repeat, skip_batches=skip_batches,
+            num_replicas=num_replicas, evaluation=evaluation, one_hot=one_hot, prefetch=prefetch,
+            parallel_calls=parallel_calls, steps_per_epoch=steps_per_epoch,
+        )  # fmt: skip
+    if not isinstance(source, IndexedSource):
+        raise DataError(
+            describe(
+                "make_pipeline reads indexed sources and tf.data.Dataset sources",
+                received=f"a source of type {type(source).__name__}",
+                fix="subclass transferlab.data.IndexedSource",
+            )
+        )
+    pieces = 1
+    if worker is not None:
+        ok = (
+            isinstance(worker, (tuple, list))
+            and len(worker) == 2
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in worker)
+            and worker[0] >= 1
+            and 0 <= worker[1] < worker[0]
+            and num_replicas % int(worker[0]) == 0
+        )
+        if not ok or shard is not None or evaluation:
+            raise ConfigError(
+                describe(
+                    "`worker` must be (num_workers, index) with 0 <= index < num_workers, "
+                    "num_replicas a multiple of num_workers, for training (no shard, no evaluation)",
+                    received=f"worker={worker!r}, num_replicas={num_replicas}, shard={shard!r}, "
+                    f"evaluation={evaluation}",
+                    fix="pass e.g. worker=(2, 0) with num_replicas=2 on the first of two workers",
+                )
+            )
+        pieces = num_replicas // int(worker[0])
+
+    n = len(source)
     n_shard = len(range(index, n, workers))
     if n_shard < num_replicas:
         raise DataError(
@@ -356,6 +436,8 @@ def make_pipeline(
             )
         )
     sizes = _batch_sizes(n_shard, batch_size, num_replicas, drop_remainder, evaluation)
+    if steps_per_epoch is not None:
+        sizes = sizes[: _check_int("steps_per_epoch", steps_per_epoch, 1)]
     batches_per_epoch = len(sizes)
     if batches_per_epoch == 0:
         raise DataError(
@@ -375,10 +457,10 @@ def make_pipeline(
             )
         )
 
-    images_np = data.images if data.images.ndim == 4 else data.images[..., None]
-    labels_np = data.labels.astype(np.int32)
-    image_shape = tuple(images_np.shape[1:])
-    num_classes = data.num_classes
+    element_shape = source.element_shape
+    pixel_range = source.pixel_range
+    labels_t = tf.constant(source.labels.astype(np.int32))
+    num_classes = source.num_classes
     layers = _flat_layers(augment) if augment is not None else []
     seed_t = tf.constant(seed, tf.int64)
     augment_key = _fold(tf.stack([seed_t, tf.constant(_AUGMENT_SALT, tf.int64)]), index)
@@ -391,34 +473,20 @@ def make_pipeline(
         batches = tf.data.Dataset.from_tensor_slices((starts, lengths)).map(
             lambda start, length: order[start : start + length]
         )
-        return batches.enumerate().map(lambda b, idx: (e, b, idx))
+        return batches.enumerate().map(lambda b, idx: (e, b, tf.constant(0, tf.int64), idx))
 
-    if cache:
-        images_t = tf.constant(images_np)
-        labels_t = tf.constant(labels_np)
-
-        def read(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return tf.gather(images_t, idx), tf.gather(labels_t, idx)
-
+    if isinstance(source, ArraySource) and not cache:
+        read = source.read_numpy
     else:
+        read = source.read_batch
 
-        def read(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            x, y = tf.numpy_function(
-                lambda i: (images_np[i], labels_np[i]),
-                [idx],
-                [tf.as_dtype(images_np.dtype), tf.int32],
-                stateful=False,
-            )
-            x.set_shape((None, *image_shape))
-            y.set_shape((None,))
-            return x, y
-
-    def load(e: tf.Tensor, b: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = read(idx)
-        x = tf.cast(x, tf.float32)
+    def load(e: tf.Tensor, b: tf.Tensor, piece: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = scale_to_pixels(read(idx), pixel_range)
+        y = tf.gather(labels_t, idx)
         if layers:
-            x = _augment_batch(layers, x, _fold(augment_key, e, b))
-            x.set_shape((None, *image_shape))
+            key = _fold(augment_key, e, b, piece) if worker is not None else _fold(augment_key, e, b)
+            x = _augment_batch(layers, x, key)
+        x.set_shape((None, *element_shape))
         if one_hot:
             y = tf.one_hot(y, num_classes, dtype=tf.float32)
         return x, y
@@ -430,9 +498,20 @@ def make_pipeline(
     ds = epochs.flat_map(epoch_batches)
     if skip_batches:
         ds = ds.skip(skip_batches)
+    if worker is not None:
+        first_piece = int(worker[1]) * pieces
+
+        def worker_pieces(e: tf.Tensor, b: tf.Tensor, _: tf.Tensor, idx: tf.Tensor) -> tf.data.Dataset:
+            # tf.distribute cuts a global batch into num_replicas equal pieces, in replica
+            # order; this worker's replicas take pieces first_piece .. first_piece + pieces - 1.
+            rows = tf.reshape(idx, (num_replicas, -1))[first_piece : first_piece + pieces]
+            ids = tf.range(first_piece, first_piece + pieces, dtype=tf.int64)
+            return tf.data.Dataset.from_tensor_slices((ids, rows)).map(lambda r, row: (e, b, r, row))
+
+        ds = ds.flat_map(worker_pieces)
     ds = ds.map(load, num_parallel_calls=parallel_calls, deterministic=True)
     if not repeat:
-        ds = ds.apply(tf.data.experimental.assert_cardinality(batches_per_epoch - skip_batches))
+        ds = ds.apply(tf.data.experimental.assert_cardinality((batches_per_epoch - skip_batches) * pieces))
     if prefetch:
         ds = ds.prefetch(prefetch)
 
@@ -441,6 +520,108 @@ def make_pipeline(
     options.autotune.enabled = False
     options.experimental_optimization.map_parallelization = False
     options.experimental_optimization.inject_prefetch = False
-    if shard is not None:
+    if shard is not None or worker is not None:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
+
+
+def _stream_pipeline(
+    source: StreamSource,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    augment: keras.layers.Layer | None,
+    drop_remainder: bool,
+    repeat: bool,
+    skip_batches: int,
+    num_replicas: int,
+    evaluation: bool,
+    one_hot: bool,
+    prefetch: int,
+    parallel_calls: int,
+    steps_per_epoch: int | None,
+) -> tf.data.Dataset:
+    """``make_pipeline`` for a ``tf.data.Dataset`` source: the stream re-batched, epoch after epoch."""
+    n = source.num_examples()
+    if n < num_replicas:
+        raise DataError(
+            describe(
+                "Fewer examples than replicas: some replica would get none",
+                received=f"{n} examples, num_replicas={num_replicas}",
+                fix="use more examples or fewer replicas",
+            )
+        )
+    sizes = _batch_sizes(n, batch_size, num_replicas, drop_remainder, evaluation)
+    if steps_per_epoch is not None:
+        sizes = sizes[: _check_int("steps_per_epoch", steps_per_epoch, 1)]
+    if not sizes:
+        raise DataError(
+            describe(
+                "The pipeline would yield no batch: fewer examples than `batch_size` with "
+                "drop_remainder=True",
+                received=f"{n} examples, batch_size={batch_size}",
+                fix="lower batch_size or pass drop_remainder=False",
+            )
+        )
+    if not repeat and skip_batches >= len(sizes):
+        raise ConfigError(
+            describe(
+                "`skip_batches` skips the whole epoch",
+                received=f"skip_batches={skip_batches}, {len(sizes)} batches per epoch",
+                fix="pass the next epoch with epoch=..., or repeat=True",
+            )
+        )
+    element_shape = source.element_shape
+    pixel_range = source.pixel_range
+    num_classes = source.num_classes
+    layers = _flat_layers(augment) if augment is not None else []
+    seed_t = tf.constant(seed, tf.int64)
+    augment_key = _fold(tf.stack([seed_t, tf.constant(_AUGMENT_SALT, tf.int64)]), 0)
+    shuffle_key = tf.stack([seed_t, tf.constant(_SHUFFLE_SALT, tf.int64)])
+    buffer = max(1, min(source.shuffle_buffer, n))
+    # Runs of equal batch sizes, in order: [(size, count), ...]
+    runs: list[tuple[int, int]] = []
+    for size in sizes:
+        if runs and runs[-1][0] == size:
+            runs[-1] = (size, runs[-1][1] + 1)
+        else:
+            runs.append((size, 1))
+
+    def epoch_batches(e: tf.Tensor) -> tf.data.Dataset:
+        elements = source.elements()
+        if shuffle:
+            key = _fold(shuffle_key, e)
+            elements = elements.shuffle(buffer, seed=key[0] // 2, reshuffle_each_iteration=False)
+        out: tf.data.Dataset | None = None
+        used = 0
+        for size, count in runs:
+            part = elements.skip(used).take(size * count).batch(size)
+            used += size * count
+            out = part if out is None else out.concatenate(part)
+        assert out is not None
+        return out.enumerate().map(lambda b, xy: (e, b, xy[0], xy[1]))
+
+    def load(e: tf.Tensor, b: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = scale_to_pixels(x, pixel_range)
+        if layers:
+            x = _augment_batch(layers, x, _fold(augment_key, e, b))
+        x.set_shape((None, *element_shape))
+        if one_hot:
+            y = tf.one_hot(y, num_classes, dtype=tf.float32)
+        return x, y
+
+    epochs = tf.data.Dataset.range(epoch, _EPOCH_LIMIT if repeat else epoch + 1)
+    ds = epochs.flat_map(epoch_batches)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
+    ds = ds.map(load, num_parallel_calls=parallel_calls, deterministic=True)
+    if not repeat:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(sizes) - skip_batches))
+    if prefetch:
+        ds = ds.prefetch(prefetch)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.enabled = False
     return ds.with_options(options)

@@ -87,4 +87,5 @@ def select_classes(data: LabeledImages, classes: Sequence[int | str]) -> Labeled
         data.images[keep],
         new_labels[keep],
         tuple(data.class_names[i] for i in indices),
+        data.pixel_range,
     )
