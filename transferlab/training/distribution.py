@@ -3,8 +3,9 @@
 Create the strategy first, before any other TensorFlow call in the process:
 TensorFlow configures collective ops (used by ``MultiWorkerMirroredStrategy``)
 only at program start-up. In a multi-worker job, every process runs the same
-script with its own ``TF_CONFIG``; :func:`resolve_distribution` waits for all
-of them (with a deadline) before TensorFlow joins them.
+script with its own ``TF_CONFIG``, or as a task of a Slurm job step (``srun``,
+read by :mod:`transferlab.training.slurm`); :func:`resolve_distribution` waits
+for all of them (with a deadline) before TensorFlow joins them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from transferlab.errors import ConfigError, DistributionError, describe
+from transferlab.training.slurm import PORT_FIX, SlurmStep
 from transferlab.training.tf_config import TFConfig
 from transferlab.training.worker_rendezvous import wait_for_workers
 
@@ -60,7 +62,11 @@ def _check_devices(devices: Sequence[str]) -> list[str]:
     return list(devices)
 
 
-def _multi_worker(config: TFConfig | None, timeout: float) -> tf.distribute.Strategy:
+def _multi_worker(
+    config: TFConfig | None, timeout: float, slurm: SlurmStep | None = None
+) -> tf.distribute.Strategy:
+    if slurm is not None:
+        config = slurm.tf_config()
     if config is not None and config.num_workers > 1:
         if _context_started():
             raise DistributionError(
@@ -73,9 +79,14 @@ def _multi_worker(config: TFConfig | None, timeout: float) -> tf.distribute.Stra
                     "building models, datasets or tensors",
                 )
             )
-        wait_for_workers(config, timeout)
+        if slurm is None:
+            wait_for_workers(config, timeout)
+        else:
+            wait_for_workers(config, timeout, source="Slurm step", port_fix=PORT_FIX)
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=None if slurm is None else slurm.resolver()
+        )
     except RuntimeError as err:
         if "program startup" not in str(err):
             raise
@@ -95,12 +106,17 @@ def resolve_distribution(
 
     Args:
         spec: ``"auto"``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG``
-            names several workers, else ``MirroredStrategy`` when several GPUs
-            are visible, else the default strategy. ``"one_device"``: the first
-            GPU, else the CPU. ``"mirrored"``: all GPUs of this machine (the CPU
-            when there is none). ``"multi_worker"``: the workers of ``TF_CONFIG``
-            (this process alone when unset). A list of device names:
-            ``MirroredStrategy`` over those devices.
+            names several workers or, without ``TF_CONFIG``, this process is a
+            task of a Slurm job step of several tasks (``srun``); else
+            ``MirroredStrategy`` when several GPUs are visible, else the
+            default strategy. ``"one_device"``: the first GPU, else the CPU.
+            ``"mirrored"``: all GPUs of this machine (the CPU when there is
+            none). ``"multi_worker"``: the workers of ``TF_CONFIG``; without
+            it, the tasks of the Slurm job step (see
+            :class:`~transferlab.training.slurm.SlurmStep`; ports from
+            ``TRANSFERLAB_SLURM_PORT_BASE``, default 8888); this process alone
+            when neither is set. ``TF_CONFIG``, when set, wins over Slurm. A
+            list of device names: ``MirroredStrategy`` over those devices.
         timeout: Seconds to wait for every peer of a multi-worker job.
 
     Returns:
@@ -108,8 +124,10 @@ def resolve_distribution(
 
     Raises:
         ConfigError: Unknown ``spec`` or device.
-        DistributionError: Malformed ``TF_CONFIG``, or a multi-worker strategy
-            asked for after TensorFlow started.
+        DistributionError: Malformed ``TF_CONFIG``; an incomplete or
+            inconsistent Slurm step, or ``"multi_worker"`` in a Slurm job of
+            several tasks outside ``srun``; a multi-worker strategy asked for
+            after TensorFlow started.
         WorkerTimeoutError: A peer worker did not join within ``timeout``.
 
     Example:
@@ -141,8 +159,17 @@ def resolve_distribution(
             )
         )
     config = TFConfig.from_env()
-    if spec == "multi_worker" or (spec == "auto" and config is not None and config.num_workers > 1):
-        return _multi_worker(config, timeout)
+    slurm = None
+    if config is None and spec == "multi_worker":
+        slurm = SlurmStep.from_env()
+    elif config is None and spec == "auto":
+        slurm = SlurmStep.detect()
+    if (
+        spec == "multi_worker"
+        or slurm is not None
+        or (spec == "auto" and config is not None and config.num_workers > 1)
+    ):
+        return _multi_worker(config, timeout, slurm)
     gpus = tf.config.list_physical_devices("GPU")
     if spec == "one_device":
         return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")

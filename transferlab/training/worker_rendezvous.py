@@ -65,13 +65,22 @@ class _Listener:
         self.sock.close()
 
 
-def wait_for_workers(config: TFConfig, timeout: float, *, poll: float = 0.1) -> float:
+def wait_for_workers(
+    config: TFConfig,
+    timeout: float,
+    *,
+    poll: float = 0.1,
+    source: str = "TF_CONFIG",
+    port_fix: str = "free that port, or give this worker a free port in TF_CONFIG",
+) -> float:
     """Waits until every peer in ``config`` accepts a TCP connection.
 
     Args:
         config: The checked ``TF_CONFIG`` of this process.
         timeout: Seconds to wait for all peers.
         poll: Seconds between connection attempts.
+        source: Where the addresses come from, as the messages name it.
+        port_fix: The fix the message gives when this process's port is taken.
 
     Returns:
         The seconds it took.
@@ -96,9 +105,9 @@ def wait_for_workers(config: TFConfig, timeout: float, *, poll: float = 0.1) -> 
     except OSError as err:
         raise DistributionError(
             describe(
-                f"cannot listen on this worker's own TF_CONFIG address {config.own_address!r} ({err})",
+                f"cannot listen on this worker's own {source} address {config.own_address!r} ({err})",
                 received=f"task={config.task_type}:{config.task_index}",
-                fix="free that port, or give this worker a free port in TF_CONFIG",
+                fix=port_fix,
             )
         ) from None
     try:
@@ -113,7 +122,7 @@ def wait_for_workers(config: TFConfig, timeout: float, *, poll: float = 0.1) -> 
                         f"{len(missing)} of {len(peers)} peer worker(s) did not join within "
                         f"{timeout:g} s: {', '.join(missing)}",
                         received=f"this task={config.task_type}:{config.task_index} ({config.own_address})",
-                        fix="start every worker of the job (same TF_CONFIG cluster, its own task), "
+                        fix=f"start every worker of the job (same {source} cluster, its own task), "
                         "check the hosts and ports and any firewall, or raise `timeout`",
                     )
                 )
