@@ -382,6 +382,48 @@ def test_rendezvous_messages_name_the_slurm_step(slurm: pytest.MonkeyPatch) -> N
         wait_for_workers(step.tf_config(), timeout=0.5, source="Slurm step", port_fix=PORT_FIX)
 
 
+def _guide_section() -> str:
+    text = (REPO / "docs" / "guide-distribution.md").read_text(encoding="utf-8")
+    return text[text.index("## Clusters: Slurm and Kubernetes") :]
+
+
+def _sh(line: str, variable: str, **env: str) -> str:
+    """What ``variable`` holds after sh runs ``line``."""
+    done = subprocess.run(
+        ["sh", "-c", f'{line}\nprintf %s "${variable}"'],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_the_guides_cluster_examples_hold() -> None:
+    section = _guide_section()
+    lines = [line.strip() for line in section.splitlines()]
+    assert f"`{PORT_BASE_ENV}` (default {DEFAULT_PORT_BASE})" in section.replace("\n", " ")
+    port_line = next(line for line in lines if line.startswith(f"export {PORT_BASE_ENV}="))
+    for job_id in ("1", "19999", "987654321"):
+        base = _sh(port_line, PORT_BASE_ENV, SLURM_JOB_ID=job_id)
+        env = {
+            "PATH": "",
+            "SLURM_PROCID": "1",
+            "SLURM_STEP_NUM_TASKS": "2",
+            "SLURM_STEP_NODELIST": "node1",
+            "SLURM_STEP_TASKS_PER_NODE": "2",
+            PORT_BASE_ENV: base,
+        }
+        step = SlurmStep.from_env(env)
+        assert step is not None and 20000 <= step.port_base < 40000
+    assert "srun transferlab train --config run.toml --distribution multi_worker" in lines
+    tf_config_line = next(line for line in lines if line.startswith("export TF_CONFIG="))
+    for index in (0, 1):
+        config = TFConfig.parse(_sh(tf_config_line, "TF_CONFIG", JOB_COMPLETION_INDEX=str(index)))
+        assert (config.num_workers, config.own_address) == (2, f"train-{index}.train:12345")
+
+
 # Two tasks of a faked step, for real ---------------------------------------------------------
 
 WORKER = """
