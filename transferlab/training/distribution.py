@@ -113,10 +113,10 @@ def resolve_distribution(
             ``"mirrored"``: all GPUs of this machine (the CPU when there is
             none). ``"multi_worker"``: the workers of ``TF_CONFIG``; without
             it, the tasks of the Slurm job step (see
-            :class:`~transferlab.training.slurm.SlurmStep`; ports from
-            ``TRANSFERLAB_SLURM_PORT_BASE``, default 8888); this process alone
-            when neither is set. ``TF_CONFIG``, when set, wins over Slurm. A
-            list of device names: ``MirroredStrategy`` over those devices.
+            :class:`~transferlab.training.slurm.SlurmStep` for its ports);
+            this process alone when neither is set. ``TF_CONFIG``, when set,
+            wins over Slurm. A list of device names: ``MirroredStrategy`` over
+            those devices.
         timeout: Seconds to wait for every peer of a multi-worker job.
 
     Returns:
