@@ -51,12 +51,13 @@ PROBE_METHODS = ("logistic", "ridge")
 #: mean loss per example plus ``l2 / 2 * ||W||²`` on standardised features, so the strengths
 #: mean the same whatever the number of examples or the features' scale.
 DEFAULT_L2_GRID: dict[str, tuple[float, ...]] = {
-    "logistic": (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
-    "ridge": tuple(float(10.0**e) for e in np.arange(2.0, -4.25, -0.25)),
+    "logistic": (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4),
+    "ridge": tuple(float(10.0**e) for e in np.arange(2.0, -6.25, -0.25)),
 }
 
-#: The strength used when cross-validation cannot run (a class with a single example).
-DEFAULT_L2: dict[str, float] = {"logistic": 0.1, "ridge": 1.0}
+#: The strength used when cross-validation cannot run (a class with a single example): strong,
+#: which makes the probe close to nearest class mean on the standardised features.
+DEFAULT_L2: dict[str, float] = {"logistic": 1.0, "ridge": 10.0}
 
 _EPS = 1e-12
 
@@ -467,19 +468,22 @@ def _cross_entropy(logits: _F64, y: _I64) -> _F64:
 
 
 def _logistic_cv(
-    z: _F64, y: _I64, num_classes: int, grid: tuple[float, ...], k: int, max_iter: int, tol: float
+    x: _F64, y: _I64, num_classes: int, grid: tuple[float, ...], k: int, max_iter: int, tol: float
 ) -> tuple[list[float], list[float]]:
-    d = z.shape[1]
+    """Stratified k-fold scores; each fold standardised on its own training part, as the final fit is."""
+    d = x.shape[1]
     fold = _stratified_folds(y, num_classes, k)
     correct = np.zeros(len(grid))
     loss = np.zeros(len(grid))
     for f in range(k):
         train, held = fold != f, fold == f
+        z_train, mean, scale = _standardise(x[train])
+        z_held = (x[held] - mean) / scale
         theta: _F64 | None = None
         for i, l2 in enumerate(grid):
-            theta, _, _ = _fit_logistic(z[train], y[train], num_classes, l2, theta, max_iter, tol)
+            theta, _, _ = _fit_logistic(z_train, y[train], num_classes, l2, theta, max_iter, tol)
             w, b = _split(theta, d, num_classes)
-            logits = z[held] @ w + b
+            logits = z_held @ w + b
             correct[i] += float(np.sum(np.argmax(logits, axis=1) == y[held]))
             loss[i] += float(np.sum(_cross_entropy(logits, y[held])))
     return list(correct / len(y)), list(loss / len(y))
@@ -536,21 +540,25 @@ def fit_linear_probe(
     """Fits a linear head on features to convergence, its L2 strength chosen by cross-validation.
 
     The features are standardised (each column to mean 0 and standard
-    deviation 1 over the labelled examples; labels play no part), the head is
-    fitted on them, and the standardisation is folded into the returned
-    ``kernel`` and ``bias``, which apply to raw features. The objective is the
-    mean loss per example plus ``l2 / 2 * ||kernel||²`` (the bias is not
-    penalised):
+    deviation 1 over the examples fitted on; a constant column is only
+    centred; labels play no part), the head is fitted on them, and the
+    standardisation is folded into the returned ``kernel`` and ``bias``, which
+    apply to raw features. The objective is the mean loss per example plus
+    ``l2 / 2 * ||W||²`` for the weights ``W`` on standardised features (the
+    bias is not penalised):
 
     - ``"logistic"``: multinomial logistic regression (cross-entropy), fitted
-      by L-BFGS until the largest gradient component is at most ``tol``; the
+      by L-BFGS until the largest gradient component is at most ``tol``. The
       strengths are scored by stratified k-fold cross-validation with
-      ``k = min(folds, fewest examples of a class)``, each fold warm-started
-      along the grid. The logits suit a softmax head, and fine-tuning from it
-      (LP-FT).
+      ``k = min(folds, fewest examples of a class)``: the i-th example of each
+      class (in the given order) is held out in fold ``i mod k``, and each
+      fold is standardised and fitted on its own training part, as the final
+      fit is on all examples (warm-started along the grid). The logits suit a
+      softmax head and fine-tuning from it (LP-FT).
     - ``"ridge"``: least squares on one-hot targets, in closed form from one
-      SVD; every strength is scored by exact leave-one-out. Fast, but its
-      outputs are regression scores near [0, 1], too flat to start a
+      SVD of the standardised features; every strength is scored by exact
+      leave-one-out (with that standardisation, from all examples). Fast,
+      but its outputs are regression scores near [0, 1]: too flat to start a
       softmax head's fine-tuning from.
 
     The strength with the best cross-validated accuracy wins (ties: lower
@@ -642,7 +650,7 @@ def fit_linear_probe(
         else:
             k = min(int(folds), fewest)
             cv = f"stratified k-fold (k={k})"
-            accuracy, loss = _logistic_cv(z, y, classes, grid, k, int(max_iter), float(tol))
+            accuracy, loss = _logistic_cv(x, y, classes, grid, k, int(max_iter), float(tol))
         chosen = _choose(grid, accuracy, loss)
         note = f"l2={chosen:g} scored best by {cv} accuracy ({accuracy[grid.index(chosen)]:.4f})" + (
             f" among {len(grid)} strengths" if len(grid) > 1 else ""
