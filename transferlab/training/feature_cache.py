@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import json
 import logging
 import re
 import uuid
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import Protocol
 
 import keras
 import numpy as np
+import numpy.typing as npt
+import tensorflow as tf
 
-from transferlab._atomic import atomic_write_bytes
 from transferlab.data.labeled_images import LabeledImages
-from transferlab.errors import ConfigError, describe
+from transferlab.data.source import IndexedSource, as_source
+from transferlab.errors import ConfigError, DataError, DataFileError, describe
+from transferlab.training.feature_source import (
+    FEATURE_DTYPES,
+    MANIFEST,
+    Features,
+    FeatureShard,
+    FeatureSource,
+    ShardWriter,
+    open_shards,
+    read_rows,
+)
 
-__all__ = ["FEATURE_CACHE_MODES", "RANDOM_ATTRIBUTE", "FeatureCache"]
+__all__ = ["FEATURE_CACHE_MODES", "MEMORY_LIMIT", "RANDOM_ATTRIBUTE", "SHARD_BYTES", "FeatureCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +46,11 @@ FEATURE_CACHE_MODES = ("auto", "off", "disk")
 #: ``keras.random.SeedGenerator`` attribute), and its sublayers are not checked either.
 RANDOM_ATTRIBUTE = "transferlab_random"
 
+#: Bytes of features a cache holds in memory, all entries together; beyond, entries go to disk.
+MEMORY_LIMIT = 512 * 2**20
+#: The largest shard file of an entry on disk (bytes of rows).
+SHARD_BYTES = 64 * 2**20
+
 # The dropout and noise families (SpatialDropout1D/2D/3D are Dropout subclasses).
 _DROPOUT_AND_NOISE: tuple[type[keras.layers.Layer], ...] = (
     keras.layers.Dropout,
@@ -42,14 +60,10 @@ _DROPOUT_AND_NOISE: tuple[type[keras.layers.Layer], ...] = (
 )
 # Attributes that, when all present ones are 0, make a random layer an identity.
 _RATE_ATTRIBUTES = ("rate", "stddev", "dropout", "recurrent_dropout")
-_KEY_VERSION = b"transferlab-feature-cache-key-2\0"
+_KEY_VERSION = b"transferlab-feature-cache-key-3\0"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # Per-object tokens of models whose feature path cannot be serialized.
 _TOKENS: weakref.WeakKeyDictionary[keras.Model, str] = weakref.WeakKeyDictionary()
-# ``(N, D)`` features in the feature path's dtype: float32, float16 or ml_dtypes' bfloat16 (which
-# NumPy's types cannot name, hence ``generic[object]``); quoted: ``np.generic`` is not
-# subscriptable at runtime.
-_Features: TypeAlias = "np.ndarray[tuple[int, int], np.dtype[np.generic[object]]]"
 
 
 class FeatureCache:
@@ -74,14 +88,28 @@ class FeatureCache:
     Entries are keyed by a hash of the whole feature path: the config of every
     layer from the images to the pooled features (layer names canonicalized,
     trainable flags left out), every variable's value, the feature dtype and
-    the data (bytes, shape, dtype); so a stale cache is never used, and the
-    same model built twice has the same key. They live in memory; with
-    ``folder`` they are also written to (and read back from)
-    ``<folder>/<key>.npz``.
+    the source's fingerprint; so a stale cache is never used, and the same
+    model built twice has the same key.
+
+    Where an entry lives: in memory while the cache's entries together take
+    at most ``memory_limit`` bytes; beyond, in shards on disk (``.npy`` files
+    of at most ``shard_bytes``, written as they are computed, read back row by
+    row: never all in memory), in ``folder`` or else ``scratch``. With
+    ``folder`` every entry is also written there (in memory too when it fits),
+    as ``<folder>/<key>/``, and found again by its key by any later cache.
+    Without either, features beyond the limit are refused before anything is
+    computed. Damaged files are never used: see :meth:`features`.
 
     Args:
-        folder: Optional folder for on-disk entries (e.g. ``<run>/feature_cache``).
+        folder: Optional folder for persistent entries (e.g. ``<run>/feature_cache``).
         batch_size: Images per forward pass when computing features.
+        memory_limit: Bytes of features held in memory, all entries together.
+        shard_bytes: The largest shard file (bytes of rows; at least one row).
+        scratch: Optional folder for entries beyond the memory limit when
+            there is no ``folder`` (the caller deletes it, after :meth:`close`).
+
+    Raises:
+        ConfigError: A size that is not a positive integer.
 
     Example:
         >>> import keras
@@ -93,10 +121,21 @@ class FeatureCache:
         True
     """
 
-    def __init__(self, folder: str | Path | None = None, *, batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        *,
+        batch_size: int = 256,
+        memory_limit: int = MEMORY_LIMIT,
+        shard_bytes: int = SHARD_BYTES,
+        scratch: str | Path | None = None,
+    ) -> None:
         self.folder = Path(folder) if folder is not None else None
-        self.batch_size = int(batch_size)
-        self._memory: dict[str, _Features] = {}
+        self.scratch = Path(scratch) if scratch is not None else None
+        self.batch_size = _positive("batch_size", batch_size, 1)
+        self.memory_limit = _positive("memory_limit", memory_limit, 0)
+        self.shard_bytes = _positive("shard_bytes", shard_bytes, 1)
+        self._entries: dict[str, FeatureSource] = {}
         self.hits = 0
         self.misses = 0
 
@@ -160,23 +199,27 @@ class FeatureCache:
             )
         return reasons
 
-    def key(self, model: keras.Model, data: LabeledImages) -> str:
+    def key(self, model: keras.Model, data: LabeledImages | IndexedSource) -> str:
         """The cache key of ``model``'s features of ``data``.
 
         A hash of the serialized feature path (every layer's config from the
         images to the pooled features, with canonical layer names and without
         trainable flags), every variable's value (random layers' seed states
         excepted), the input adapter's config, the feature dtype, and the
-        images' bytes, shape and dtype. A feature path that cannot be
-        serialized gets a key unique to the model object (reused in memory,
-        never found on another process's disk).
+        source's fingerprint (canonical JSON; an in-memory source's holds a
+        digest of its arrays), element shape, dtype and pixel range. A
+        feature path that cannot be serialized gets a key unique to the model
+        object (reused in memory, never found on another process's disk).
 
         Args:
             model: A model with ``feature_extractor()``.
-            data: The images.
+            data: The images: an indexed source, or a :class:`LabeledImages`.
 
         Returns:
             32 hex digits.
+
+        Raises:
+            DataError: ``data`` is not an indexed source (e.g. a ``tf.data.Dataset``).
 
         Example:
             >>> import numpy as np
@@ -194,6 +237,7 @@ class FeatureCache:
             >>> cache.key(model, data) == cache.key(nearest, data)
             False
         """
+        source = _indexed(data)
         extractor = model.feature_extractor()
         digest = hashlib.sha256(_KEY_VERSION)
         digest.update(_path_json(model, extractor).encode())
@@ -211,68 +255,240 @@ class FeatureCache:
             digest.update(f"|{value.dtype}{value.shape}|".encode())
             digest.update(value.tobytes())
         digest.update(f"|features {extractor.output.dtype}|".encode())
-        images = np.ascontiguousarray(data.images)
-        digest.update(f"|images {images.dtype}{images.shape}|".encode())
-        digest.update(images.tobytes())
+        described = {
+            "kind": type(source).__name__,
+            "fingerprint": source.fingerprint(),
+            "element_shape": list(source.element_shape),
+            "element_dtype": source.element_dtype.name,
+            "pixel_range": list(source.pixel_range) if source.pixel_range is not None else None,
+        }
+        digest.update(b"|source ")
+        digest.update(_canonical_json(described, {}).encode())
         return digest.hexdigest()[:32]
 
-    def features(self, model: keras.Model, data: LabeledImages) -> _Features:
-        """The pooled features of ``data`` (computed, or read from memory or disk).
+    def features(self, model: keras.Model, data: LabeledImages | IndexedSource) -> FeatureSource:
+        """The pooled features of ``data``, as a source (computed, or found in memory or on disk).
+
+        Computed by streaming ``make_pipeline(data, evaluation=True)`` (every
+        example once, in order, :attr:`batch_size` at a time) through the
+        feature extractor: the images are never all held. The table is kept
+        in memory when it fits in what is left of :attr:`memory_limit`; else
+        it is written to shards (in ``folder``, else in ``scratch``) as it is
+        computed and read back row by row.
+
+        An entry on disk is found again by its key; every shard is checked
+        against the manifest (size, header, checksum) first. A damaged entry
+        is logged (a warning naming the file) and computed again. A shard
+        damaged later, while a pipeline reads it, raises a
+        :class:`~transferlab.errors.DataFileError` naming the file (see
+        :class:`~transferlab.training.feature_source.FeatureSource`) and
+        drops the entry: the next call computes it again.
 
         Args:
             model: A model with ``feature_extractor()``.
-            data: The images.
+            data: The images: an indexed source, or a :class:`LabeledImages`.
 
         Returns:
-            An ``(N, D)`` array in the features' dtype.
+            A :class:`~transferlab.training.feature_source.FeatureSource`: the
+            same labels and class names as ``data``, element shape ``(D,)``,
+            the features' dtype, ``pixel_range=None``.
+
+        Raises:
+            DataError: ``data`` is not an indexed source.
+            ConfigError: The features exceed the memory limit and neither
+                ``folder`` nor ``scratch`` is given.
+            StorageError: A shard cannot be written.
 
         Example:
             >>> import numpy as np
             >>> from transferlab.backbones import build_classifier
-            >>> from transferlab.data import LabeledImages
-            >>> data = LabeledImages(np.zeros((2, 28, 28), "uint8"), np.array([0, 1]), ("a", "b"))
+            >>> from transferlab.data import LabeledImages, make_pipeline
+            >>> data = LabeledImages(np.zeros((3, 28, 28), "uint8"), np.array([0, 1, 1]), ("a", "b"))
             >>> model = build_classifier("alexnet", 2, width=0.125)
             >>> cache = FeatureCache()
-            >>> cache.features(model, data).shape, cache.features(model, data).shape, cache.hits
-            ((2, 64), (2, 64), 1)
+            >>> features = cache.features(model, data)
+            >>> features.element_shape, features.labels.tolist(), cache.features(model, data) is features
+            ((64,), [0, 1, 1], True)
+            >>> x, y = next(iter(make_pipeline(features, batch_size=2, shuffle=True, seed=0)))
+            >>> tuple(x.shape), cache.hits, cache.misses
+            ((2, 64), 1, 1)
         """
-        key = self.key(model, data)
-        if key in self._memory:
+        source = _indexed(data)
+        key = self.key(model, source)
+        entry = self._entries.get(key)
+        if entry is not None and entry.damage is None:
             self.hits += 1
-            return self._memory[key]
-        path = self.folder / f"{key}.npz" if self.folder is not None else None
-        if path is not None and path.is_file():
-            with np.load(path) as stored:
-                import tensorflow as tf
-
-                dtype = tf.as_dtype(str(stored["dtype"])).as_numpy_dtype
-                features: _Features = stored["features"].astype(dtype)
+            if np.array_equal(entry.labels, source.labels) and entry.class_names == source.class_names:
+                return entry
+            return entry.relabeled(source.labels, source.class_names)
+        if entry is not None:
+            self._drop(key)
+        extractor = model.feature_extractor()
+        dtype = tf.as_dtype(extractor.output.dtype).name
+        width = extractor.output.shape[-1]
+        if dtype not in FEATURE_DTYPES or not isinstance(width, int) or len(extractor.output.shape) != 2:
+            raise ConfigError(
+                describe(
+                    "The feature extractor must give (batch, width) float features",
+                    received=f"output {extractor.output.shape} of dtype {dtype}",
+                    accepted=f"a pooled (batch, width) output in {', '.join(FEATURE_DTYPES)}",
+                    fix="build the model with build_classifier (its pooling gives (batch, width))",
+                )
+            )
+        n = len(source)
+        nbytes = n * width * np.dtype(FEATURE_DTYPES[dtype]).itemsize
+        in_memory = nbytes <= self.memory_limit - self._held_bytes()
+        root = self.folder if self.folder is not None else (self.scratch if not in_memory else None)
+        directory = root / key if root is not None else None
+        found = self._open(directory, n, width, dtype) if directory is not None else None
+        if found is not None and directory is not None:
             self.hits += 1
+            if in_memory:
+                table = read_rows(found, np.arange(n), width=width, dtype=dtype)
+                result = FeatureSource(source.labels, source.class_names, key=key, array=table)
+            else:
+                result = self._on_disk(source, key, found, width, dtype, directory)
         else:
             self.misses += 1
-            features = self._compute(model, data)
-            if path is not None:
-                buffer = io.BytesIO()
-                np.savez(buffer, features=features.astype("float32"), dtype=np.array(str(features.dtype)))
-                atomic_write_bytes(path, buffer.getvalue())
-        self._memory[key] = features
-        return features
+            if in_memory:
+                table = np.empty((n, width), tf.as_dtype(dtype).as_numpy_dtype)
+                self._compute(extractor, source, _ArraySink(table))
+                if directory is not None:
+                    self._write(directory, n, width, dtype, lambda writer: writer.write(table))
+                result = FeatureSource(source.labels, source.class_names, key=key, array=table)
+            else:
+                if directory is None:
+                    raise ConfigError(
+                        describe(
+                            "The cached features do not fit in the feature cache's memory limit, and it "
+                            "has no folder to write them to",
+                            received=f"{n} examples x {width} {dtype} features = {_mib(nbytes)}, "
+                            f"memory_limit={_mib(self.memory_limit)} "
+                            f"({_mib(self._held_bytes())} already held)",
+                            fix="pass FeatureCache(folder=...) or FeatureCache(scratch=...) "
+                            "(feature_cache='disk' in a run), or a larger memory_limit",
+                        )
+                    )
+                shards = self._write(
+                    directory, n, width, dtype, lambda writer: self._compute(extractor, source, writer)
+                )
+                result = self._on_disk(source, key, shards, width, dtype, directory)
+        self._entries[key] = result
+        return result
 
-    def _compute(self, model: keras.Model, data: LabeledImages) -> _Features:
-        import tensorflow as tf
+    def close(self) -> None:
+        """Forgets every entry and closes the shard files kept open (before deleting ``scratch``)."""
+        for entry in self._entries.values():
+            entry.close()
+        self._entries.clear()
 
-        extractor = model.feature_extractor()
-        images = data.images if data.images.ndim == 4 else data.images[..., None]
+    def _held_bytes(self) -> int:
+        return sum(e.shape[0] * e.shape[1] * e.dtype.itemsize for e in self._entries.values() if e.in_memory)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            entry.close()
+
+    def _open(self, directory: Path, n: int, width: int, dtype: str) -> list[FeatureShard] | None:
+        try:
+            return open_shards(directory, examples=n, width=width, dtype=dtype)
+        except FileNotFoundError:
+            return None
+        except DataFileError as error:
+            logger.warning("Feature cache: %s; computing the features again", str(error).split(". Fix:")[0])
+            with contextlib.suppress(OSError):
+                (directory / MANIFEST).unlink()
+            return None
+
+    def _write(
+        self, directory: Path, n: int, width: int, dtype: str, fill: Callable[[ShardWriter], None]
+    ) -> list[FeatureShard]:
+        with contextlib.suppress(OSError):
+            (directory / MANIFEST).unlink()  # the old entry, if any, is no longer complete
+        with ShardWriter(
+            directory, examples=n, width=width, dtype=dtype, shard_bytes=self.shard_bytes
+        ) as writer:
+            fill(writer)
+            return writer.finish()
+
+    def _on_disk(
+        self,
+        source: IndexedSource,
+        key: str,
+        shards: Sequence[FeatureShard],
+        width: int,
+        dtype: str,
+        directory: Path,
+    ) -> FeatureSource:
+        entries = self._entries
+
+        def damaged() -> None:
+            entries.pop(key, None)
+            with contextlib.suppress(OSError):
+                (directory / MANIFEST).unlink()
+
+        return FeatureSource(
+            source.labels,
+            source.class_names,
+            key=key,
+            shards=shards,
+            width=width,
+            dtype=dtype,
+            on_damage=damaged,
+        )
+
+    def _compute(self, extractor: keras.Model, source: IndexedSource, sink: _Sink) -> None:
+        from transferlab.data.pipeline import make_pipeline
 
         @tf.function(reduce_retracing=True)
         def forward(x: tf.Tensor) -> tf.Tensor:
             return extractor(x, training=False)
 
-        parts = []
-        for start in range(0, len(images), self.batch_size):
-            batch = tf.constant(images[start : start + self.batch_size].astype("float32"))
-            parts.append(keras.ops.convert_to_numpy(forward(batch)))
-        return np.concatenate(parts, axis=0)
+        batches = make_pipeline(source, batch_size=self.batch_size, evaluation=True, cache=False)
+        for images, _ in batches:
+            sink.write(keras.ops.convert_to_numpy(forward(images)))
+
+
+class _Sink(Protocol):
+    def write(self, rows: npt.ArrayLike) -> None: ...
+
+
+class _ArraySink:
+    """Fills a preallocated table, rows in order."""
+
+    def __init__(self, table: Features) -> None:
+        self.table = table
+        self.written = 0
+
+    def write(self, rows: npt.ArrayLike) -> None:
+        array = np.asarray(rows, self.table.dtype)
+        self.table[self.written : self.written + len(array)] = array
+        self.written += len(array)
+
+
+def _indexed(data: LabeledImages | IndexedSource) -> IndexedSource:
+    source = as_source(data, name="data")
+    if not isinstance(source, IndexedSource):
+        raise DataError(
+            describe(
+                "The feature cache reads indexed sources (every example by index, in a fixed order)",
+                received=f"a source of type {type(source).__name__}",
+                accepted="LabeledImages, ArraySource, ImageFolderSource, TFRecordSource, any IndexedSource",
+                fix="turn the feature cache off for this data (feature_cache='off')",
+            )
+        )
+    return source
+
+
+def _positive(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(describe(f"`{name}` must be an integer >= {low}", received=f"{name}={value!r}"))
+    return int(value)
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB"
 
 
 # === Layers ===
