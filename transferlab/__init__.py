@@ -151,10 +151,12 @@ _EXPORTS: dict[str, str] = {
     "set_trainable_groups": "transferlab.strategies",
     "Strategy": "transferlab.strategies",
     "strategy_by_name": "transferlab.strategies",
+    "TFRecordSource": "transferlab.data",
     "train_val_split": "transferlab.data",
     "Trainer": "transferlab.training",
     "TrainResult": "transferlab.training",
     "unfreeze": "transferlab.strategies",
+    "write_tfrecords": "transferlab.data",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -179,6 +181,7 @@ if TYPE_CHECKING:  # pragma: no cover
         DatasetSplits,
         InputAdapter,
         LabeledImages,
+        TFRecordSource,
         load_idx_dataset,
         load_image_folder,
         load_mnist,
@@ -189,6 +192,7 @@ if TYPE_CHECKING:  # pragma: no cover
         sample_per_class,
         select_classes,
         train_val_split,
+        write_tfrecords,
     )
     from transferlab.evaluation import (
         ClassificationReport,
@@ -259,6 +263,7 @@ __all__ = [
     "RunIdentity",
     "Scratch",
     "Strategy",
+    "TFRecordSource",
     "TrainResult",
     "Trainer",
     "TrainingOptions",
@@ -299,6 +304,7 @@ __all__ = [
     "train_val_split",
     "unfreeze",
     "unregister_backbone",
+    "write_tfrecords",
 ]
 
 

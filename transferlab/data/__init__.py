@@ -13,12 +13,14 @@ from transferlab.data.normalize import normalize
 from transferlab.data.pipeline import make_pipeline
 from transferlab.data.sample_per_class import sample_per_class
 from transferlab.data.select_classes import select_classes
+from transferlab.data.tfrecords import TFRecordSource, write_tfrecords
 from transferlab.data.train_val_split import train_val_split
 
 __all__ = [
     "DatasetSplits",
     "InputAdapter",
     "LabeledImages",
+    "TFRecordSource",
     "fetch_file",
     "load_idx_dataset",
     "load_image_folder",
@@ -31,4 +33,5 @@ __all__ = [
     "select_classes",
     "train_val_split",
     "write_idx",
+    "write_tfrecords",
 ]
