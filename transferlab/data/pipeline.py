@@ -525,6 +525,26 @@ def make_pipeline(
     return ds.with_options(options)
 
 
+def _seeded_shuffle(ds: tf.data.Dataset, seed: tf.Tensor, seed2: tf.Tensor, buffer: int) -> tf.data.Dataset:
+    """``ds.shuffle(buffer)`` with seeds that may be tensors (``Dataset.shuffle`` takes Python ints only).
+
+    The same seeds give the same order; ``seed2`` must not be 0 (with both 0
+    TensorFlow draws fresh seeds).
+    """
+    spec = ds.element_spec
+    flat = tf.nest.flatten(spec)
+    variant = tf.raw_ops.ShuffleDataset(
+        input_dataset=tf.data.experimental.to_variant(ds),
+        buffer_size=tf.constant(buffer, tf.int64),
+        seed=tf.cast(seed, tf.int64),
+        seed2=tf.cast(seed2, tf.int64),
+        output_types=[s.dtype for s in flat],
+        output_shapes=[s.shape for s in flat],
+        reshuffle_each_iteration=False,
+    )
+    return tf.data.experimental.from_variant(variant, spec)
+
+
 def _stream_pipeline(
     source: StreamSource,
     *,
@@ -592,8 +612,7 @@ def _stream_pipeline(
     def epoch_batches(e: tf.Tensor) -> tf.data.Dataset:
         elements = source.elements()
         if shuffle:
-            key = _fold(shuffle_key, e)
-            elements = elements.shuffle(buffer, seed=key[0] // 2, reshuffle_each_iteration=False)
+            elements = _seeded_shuffle(elements, _fold(shuffle_key, e)[0], e + 1, buffer)
         out: tf.data.Dataset | None = None
         used = 0
         for size, count in runs:

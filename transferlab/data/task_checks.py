@@ -7,13 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.source import IndexedSource
 from transferlab.errors import DataError, describe
 
 __all__ = ["check_task"]
 
 
 def check_task(
-    train: LabeledImages,
+    train: LabeledImages | IndexedSource,
     *,
     source_classes: Sequence[int] = (),
     target_classes: Sequence[int] = (),
@@ -21,7 +22,8 @@ def check_task(
     """Refuses degenerate tasks; returns warnings about weak ones.
 
     Args:
-        train: The training examples of the (target) task.
+        train: The training examples of the (target) task (any indexed
+            source: only its labels are read).
         source_classes: The classes a transfer run pretrains on (the source
             task), as indices of the original data set.
         target_classes: The classes of the target task, as indices of the
@@ -46,10 +48,10 @@ def check_task(
         ...
         transferlab.errors.DataError: The source classes overlap the target classes: ...
     """
-    if not isinstance(train, LabeledImages):
+    if not isinstance(train, (LabeledImages, IndexedSource)):
         raise DataError(
             describe(
-                "`train` must be a transferlab LabeledImages",
+                "`train` must be a transferlab LabeledImages or an indexed source",
                 received=f"train of type {type(train).__name__}",
                 fix="wrap arrays as LabeledImages(images, labels, class_names)",
             )

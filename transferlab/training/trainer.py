@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeAlias, TypedDict, cast
 
@@ -18,6 +19,7 @@ import tensorflow as tf
 
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
+from transferlab.data.source import ACCEPTED_DATA, ImageSource, IndexedSource, StreamSource, as_source
 from transferlab.data.task_checks import check_task
 from transferlab.errors import ConfigError, DataError, ResumeError, describe
 from transferlab.strategies import check_trainable_state, compile_phase, phase_learning_rates
@@ -31,7 +33,6 @@ from transferlab.training.divergence import DivergenceGuard
 from transferlab.training.feature_cache import FeatureCache
 from transferlab.training.identity import (
     RunIdentity,
-    arrays_digest,
     describe_object,
     model_description,
     weights_digest,
@@ -58,7 +59,15 @@ logger = logging.getLogger("transferlab.training")
 #: A built ``keras.Model``, or a callable (optionally taking ``precision=``) that builds one.
 ModelSpec: TypeAlias = "keras.Model | Callable[[], keras.Model] | Callable[[str], keras.Model]"
 DistributionArg: TypeAlias = "str | Sequence[str] | tf.distribute.Strategy | None"
-DataFn: TypeAlias = "Callable[[int, int], tf.data.Dataset]"
+#: What ``fit`` and ``evaluate`` accept as data (see :func:`transferlab.data.as_source`).
+DataArg: TypeAlias = "LabeledImages | ImageSource | tf.data.Dataset | tuple[npt.NDArray[np.generic[object]], npt.NDArray[np.generic[object]]]"
+#: TensorFlow errors that reading a source can raise (a damaged file, a file gone).
+_READ_ERRORS = (
+    tf.errors.InvalidArgumentError,
+    tf.errors.NotFoundError,
+    tf.errors.DataLossError,
+    tf.errors.UnknownError,
+)
 
 
 class _PrecisionBuilder(Protocol):
@@ -97,10 +106,11 @@ class _Decisions:
     notes: list[str] = dataclasses.field(default_factory=list)
     resumed_from: dict[str, int] | None = None
     backup_fallback: str | None = None
+    data_order: str = "a pure function of (seed, epoch): exact mid-epoch resume"
+    input: str = "global batches, split over the replicas by tf.distribute"
 
     def as_json(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
-        out["data_order"] = "a pure function of (seed, epoch): exact mid-epoch resume"
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -114,6 +124,68 @@ class _Plan:
     model: keras.Model
     phases: list[Phase]
     identity: RunIdentity
+    train: ImageSource
+    validation: ImageSource | None
+
+
+class _TrainData:
+    """The training batches of one data source over a run: one pipeline per ``fit``, never per epoch.
+
+    Under several workers an indexed source is read per worker
+    (``distribute_datasets_from_function``): each worker reads only its
+    replicas' part of every global batch, and the global batches are the
+    one-device run's. Other sources are read whole by every worker, as global
+    batches that tf.distribute shards by DATA.
+    """
+
+    def __init__(
+        self,
+        source: ImageSource,
+        *,
+        pipe: _Batching,
+        steps: int,
+        augment: keras.layers.Layer | None,
+        dist: tf.distribute.Strategy,
+        workers: int,
+    ) -> None:
+        self.source, self.pipe, self.steps, self.augment = source, pipe, steps, augment
+        self.dist, self.workers = dist, workers
+        self.per_worker = workers > 1 and isinstance(source, IndexedSource)
+
+    def _pipeline(
+        self, epoch: int, skip: int, *, repeat: bool, worker: tuple[int, int] | None = None
+    ) -> tf.data.Dataset:
+        return make_pipeline(
+            self.source,
+            shuffle=True,
+            epoch=epoch,
+            skip_batches=skip,
+            augment=self.augment,
+            repeat=repeat,
+            steps_per_epoch=self.steps,
+            worker=worker,
+            **self.pipe,
+        )
+
+    def batches(
+        self, epoch: int, skip: int, epochs: int
+    ) -> tf.data.Dataset | tf.distribute.DistributedDataset:
+        """``epochs`` epochs from batch ``skip`` of ``epoch``: ``steps * epochs - skip`` steps."""
+        count = self.steps * epochs - skip
+        if not self.per_worker:
+            return _for_workers(self._pipeline(epoch, skip, repeat=True).take(count), self.workers)
+        pieces = self.pipe["num_replicas"] // self.workers
+
+        def per_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            worker = (context.num_input_pipelines, context.input_pipeline_id)
+            return self._pipeline(epoch, skip, repeat=True, worker=worker).take(count * pieces)
+
+        return self.dist.distribute_datasets_from_function(per_worker)
+
+    def first_batch(self, epoch: int, skip: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """One local batch (its shapes and dtypes build Keras' metrics)."""
+        batch: tuple[tf.Tensor, tf.Tensor] = next(iter(self._pipeline(epoch, skip, repeat=False)))
+        return batch
 
 
 class Trainer:
@@ -309,19 +381,14 @@ class Trainer:
         self,
         model: keras.Model,
         phases: Sequence[Phase],
-        train: LabeledImages,
-        validation: LabeledImages | None,
+        train: ImageSource,
+        validation: ImageSource | None,
         augment: keras.layers.Layer | None,
         replicas: int,
         precision: str,
     ) -> RunIdentity:
-        def data(images: LabeledImages | None) -> dict[str, object] | None:
-            if images is None:
-                return None
-            return {
-                "arrays": arrays_digest(images.images, images.labels),
-                "class_names": list(images.class_names),
-            }
+        def data(source: ImageSource | None) -> dict[str, object] | None:
+            return source.fingerprint() if source is not None else None
 
         return RunIdentity.from_components(
             {
@@ -341,16 +408,23 @@ class Trainer:
     # Training --------------------------------------------------------------
     def fit(
         self,
-        train: LabeledImages,
-        validation: LabeledImages | None = None,
+        train: DataArg,
+        validation: DataArg | None = None,
         *,
         augment: keras.layers.Layer | None = None,
     ) -> TrainResult:
         """Trains every phase (resuming the run's backup if there is one).
 
         Args:
-            train: Training examples (raw pixels; the model adapts them).
-            validation: Validation examples, evaluated after every epoch.
+            train: Training examples (raw pixels; the model adapts them): a
+                :class:`~transferlab.data.LabeledImages`, a source
+                (:class:`~transferlab.data.ImageFolderSource`,
+                :class:`~transferlab.data.TFRecordSource`, ...), an
+                ``(images, labels)`` pair of NumPy arrays, or a
+                ``tf.data.Dataset`` of ``(image, label)``, batched or not (class
+                count from the model). Indexed sources resume mid-epoch
+                exactly; a ``tf.data.Dataset`` resumes at epoch boundaries.
+            validation: Validation examples (the same kinds), evaluated after every epoch.
             augment: An augmentation layer (``make_augmentation(...)``) applied
                 on the fly to training batches.
 
@@ -378,14 +452,14 @@ class Trainer:
                     run.path
                 )
                 return self._stored_result(run, plan.dist)
-            return self._train(run, plan, train, validation, augment, started)
+            return self._train(run, plan, augment, started)
         finally:
             run.release()
 
     def identity(
         self,
-        train: LabeledImages,
-        validation: LabeledImages | None = None,
+        train: DataArg,
+        validation: DataArg | None = None,
         *,
         augment: keras.layers.Layer | None = None,
     ) -> RunIdentity:
@@ -397,15 +471,16 @@ class Trainer:
 
     def _plan(
         self,
-        train: LabeledImages,
-        validation: LabeledImages | None,
+        train_data: DataArg,
+        validation_data: DataArg | None,
         augment: keras.layers.Layer | None,
     ) -> _Plan:
         """Distribution, seeded model, phases and identity: everything before the run folder."""
-        _check_data("train", train, required=True)
-        _check_data("validation", validation, required=False)
-        for warning in check_task(train):
-            logger.warning("%s", warning)
+        _check_data("train", train_data, required=True)
+        _check_data("validation", validation_data, required=False)
+        if isinstance(train_data, (LabeledImages, IndexedSource)):
+            for warning in check_task(train_data):
+                logger.warning("%s", warning)
         options = self.options
         # First: a multi-worker strategy must exist before any other TensorFlow work.
         dist = self._resolve_distribution()
@@ -429,11 +504,18 @@ class Trainer:
                     )
                 )
         replicas = int(dinfo.num_replicas)
+        num_classes = _output_classes(model)
+        train = as_source(train_data, name="train", num_classes=num_classes)
+        validation = (
+            as_source(validation_data, name="validation", num_classes=num_classes)
+            if validation_data is not None
+            else None
+        )
         identity = self._identity(model, phases, train, validation, augment, replicas, precision)
         # checked before the run folder is touched: nothing is written for a run that cannot start
         pipe = _Batching(batch_size=options.batch_size * replicas, seed=options.seed, num_replicas=replicas)
         _steps_per_epoch(train, pipe, options.steps_per_epoch)
-        return _Plan(dist, dinfo, precision, model, phases, identity)
+        return _Plan(dist, dinfo, precision, model, phases, identity, train, validation)
 
     def _stored_result(self, run: RunFolder, dist: tf.distribute.Strategy) -> TrainResult:
         logger.warning(
@@ -464,14 +546,13 @@ class Trainer:
         self,
         run: RunFolder,
         plan: _Plan,
-        train: LabeledImages,
-        validation: LabeledImages | None,
         augment: keras.layers.Layer | None,
         started: float,
     ) -> TrainResult:
         options = self.options
         dist, dinfo, precision, model = plan.dist, plan.dinfo, plan.precision, plan.model
-        phases, identity = plan.phases, plan.identity
+        phases, identity, train, validation = plan.phases, plan.identity, plan.train, plan.validation
+        stream = isinstance(train, StreamSource)
         replicas, workers, is_chief = int(dinfo.num_replicas), dinfo.num_workers, dinfo.is_chief
 
         # Every worker builds the same pipeline of GLOBAL batches; tf.distribute splits
@@ -485,7 +566,7 @@ class Trainer:
         state = TrainingState(
             run.backup_dir,
             identity=identity.digest,
-            every_steps=options.backup_every or None,
+            every_steps=None if stream else options.backup_every or None,
             keep=MAX_CANDIDATES if workers > 1 else 2,
         )
         if not options.resume:
@@ -497,10 +578,21 @@ class Trainer:
         )
         progress.run_started(run.path, resumed_from=str(loaded.position) if loaded is not None else None)
         decisions = _Decisions(precision=precision)
+        if stream:
+            decisions.data_order = (
+                "a tf.data.Dataset stream, read front to back with a shuffle buffer keyed by (seed, epoch): "
+                "backups at epoch ends only, a run resumes at epoch boundaries"
+            )
+        if workers > 1 and isinstance(train, IndexedSource):
+            decisions.input = (
+                "per worker (distribute_datasets_from_function): each worker reads only its replicas' part "
+                "of every global batch; the global batches are the one-device run's, augmentation is drawn "
+                "per replica's part"
+            )
         total_steps = steps * (bounds[-1][1] if bounds else 0)
         if steps < _FEW_STEPS and total_steps < _FEW_STEPS_IN_ALL:
             note = (
-                f"an epoch is only {steps} optimizer step(s) ({len(train)} examples, global batch "
+                f"an epoch is only {steps} optimizer step(s) ({train.num_examples()} examples, global batch "
                 f"{batch}), {total_steps} in the whole run: the model may barely train; "
                 "lower batch_size or train more epochs"
             )
@@ -518,7 +610,7 @@ class Trainer:
             )
             decisions.resumed_from = dataclasses.asdict(loaded.position)
             decisions.backup_fallback = state.fallback
-        config = self._config(plan, train, validation, augment)
+        config = self._config(plan, augment)
         run.write_json("config.json", config)
         run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
 
@@ -528,11 +620,7 @@ class Trainer:
             else None
         )
 
-        def image_data(epoch: int, skip: int) -> tf.data.Dataset:
-            return _for_workers(
-                make_pipeline(train, shuffle=True, epoch=epoch, skip_batches=skip, augment=augment, **pipe),
-                workers,
-            )
+        image_data = _TrainData(train, pipe=pipe, steps=steps, augment=augment, dist=dist, workers=workers)
 
         cache = FeatureCache(run.path / "feature_cache" if options.feature_cache == "disk" else None)
         resume_epoch = loaded.position.epoch if loaded is not None else 0
@@ -578,8 +666,10 @@ class Trainer:
                 if options.feature_cache == "off"
                 else FeatureCache.reasons_off(model, augment=augment)
             )
+            if stream:
+                reasons.append("the data is a tf.data.Dataset stream (it may be random: not cached)")
             fit_model: keras.Model = model
-            data_fn: DataFn = image_data
+            data_fn: _TrainData = image_data
             validation_data = val_ds
             if not reasons:
                 decisions.feature_cache[phase.name] = "on"
@@ -592,7 +682,10 @@ class Trainer:
                         jit_compile=jit,
                         steps_per_execution=1,
                     )
-                data_fn, validation_data = _feature_data(cache, model, train, validation, pipe, workers)
+                with _read_errors(train, validation):
+                    data_fn, validation_data = _feature_data(
+                        cache, model, train, validation, pipe=pipe, steps=steps, dist=dist, workers=workers
+                    )
             else:
                 decisions.feature_cache[phase.name] = "off: " + "; ".join(reasons)
             logger.info("Phase %r: feature cache %s", phase.name, decisions.feature_cache[phase.name])
@@ -660,7 +753,7 @@ class Trainer:
         index: int,
         fit_model: keras.Model,
         model: keras.Model,
-        data_fn: DataFn,
+        data_fn: _TrainData,
         validation_data: tf.data.Dataset | None,
         *,
         first: int,
@@ -685,7 +778,13 @@ class Trainer:
         if loaded is not None:
             loaded.restore_callbacks(callbacks)
 
-        def run_fit(dataset: tf.data.Dataset, start: int, stop: int, per_epoch: int, offset: int) -> bool:
+        def run_fit(
+            dataset: tf.data.Dataset | tf.distribute.DistributedDataset,
+            start: int,
+            stop: int,
+            per_epoch: int,
+            offset: int,
+        ) -> bool:
             backup = BackupCallback(
                 state,
                 phase=index,
@@ -695,7 +794,7 @@ class Trainer:
                 variables_model=model,
                 restore=loaded if offset else None,
             )
-            with multi_worker_patch(dist):
+            with multi_worker_patch(dist), _read_errors(data_fn.source):
                 fit_model.fit(
                     dataset,
                     initial_epoch=start,
@@ -712,17 +811,14 @@ class Trainer:
             assert loaded is not None  # skip > 0 only when resuming
             # Keras builds the compiled metrics lazily: build them (from one batch's shapes)
             # and put the interrupted epoch's accumulators back.
-            loaded.restore_metrics(fit_model, next(iter(data_fn(epoch, skip))))
+            loaded.restore_metrics(fit_model, data_fn.first_batch(epoch, skip))
             remaining = steps - skip
-            stopped = run_fit(data_fn(epoch, skip).take(remaining), epoch, epoch + 1, remaining, skip)
+            stopped = run_fit(data_fn.batches(epoch, skip, 1), epoch, epoch + 1, remaining, skip)
             epoch += 1
             if stopped:
                 return
         if epoch < end:
-            dataset = data_fn(epoch, 0).take(steps)
-            for later in range(epoch + 1, end):
-                dataset = dataset.concatenate(data_fn(later, 0).take(steps))
-            run_fit(dataset, epoch, end, steps, 0)
+            run_fit(data_fn.batches(epoch, 0, end - epoch), epoch, end, steps, 0)
 
     def _callbacks(
         self,
@@ -753,15 +849,10 @@ class Trainer:
         callbacks.extend(self.callbacks)
         return callbacks
 
-    def _config(
-        self,
-        plan: _Plan,
-        train: LabeledImages,
-        validation: LabeledImages | None,
-        augment: keras.layers.Layer | None,
-    ) -> dict[str, object]:
+    def _config(self, plan: _Plan, augment: keras.layers.Layer | None) -> dict[str, object]:
         """``config.json``: the resolved configuration a person reads (the identity is hashed apart)."""
         model, replicas = plan.model, int(plan.dinfo.num_replicas)
+        train, validation = plan.train, plan.validation
         return {
             "identity": plan.identity.digest,
             "model": model.name,
@@ -780,15 +871,20 @@ class Trainer:
             "callbacks": [type(c).__name__ for c in self.callbacks],
             "augment": describe_object(augment) if augment is not None else None,
             "train": {
-                "examples": len(train),
-                "image_shape": list(train.image_shape),
+                "source": type(train).__name__,
+                "examples": train.num_examples(),
+                "image_shape": list(train.element_shape),
                 "classes": list(train.class_names),
             },
-            "validation": {"examples": len(validation)} if validation is not None else None,
+            "validation": (
+                {"source": type(validation).__name__, "examples": validation.num_examples()}
+                if validation is not None
+                else None
+            ),
         }
 
-    def evaluate(self, test: LabeledImages) -> dict[str, float]:
-        """Evaluates the trained model on every example of ``test`` (raw pixels).
+    def evaluate(self, test: DataArg) -> dict[str, float]:
+        """Evaluates the trained model on every example of ``test`` (raw pixels; any data ``fit`` takes).
 
         Every example counts once, under any number of replicas. The result is
         also written to the run folder (``test_metrics.json``).
@@ -796,16 +892,17 @@ class Trainer:
         if self.model_ is None or self.distribute_strategy_ is None:
             raise ConfigError(describe("`evaluate` needs a trained model", fix="call fit() first"))
         _check_data("test", test, required=True)
+        source = as_source(test, name="test", num_classes=_output_classes(self.model_))
         dist = self.distribute_strategy_
         dinfo = DistributionInfo.from_strategy(dist)
         replicas = dinfo.num_replicas
         ds = _for_workers(
             make_pipeline(
-                test, batch_size=self.options.batch_size * replicas, num_replicas=replicas, evaluation=True
+                source, batch_size=self.options.batch_size * replicas, num_replicas=replicas, evaluation=True
             ),
             dinfo.num_workers,
         )
-        with multi_worker_patch(dist):
+        with multi_worker_patch(dist), _read_errors(source):
             logs = self.model_.evaluate(ds, return_dict=True, verbose=0)
         result = {k: float(v) for k, v in logs.items()}
         if self.run_ is not None:
@@ -813,7 +910,7 @@ class Trainer:
         return result
 
 
-def _steps_per_epoch(train: LabeledImages, pipe: _Batching, steps_per_epoch: int) -> int:
+def _steps_per_epoch(train: ImageSource, pipe: _Batching, steps_per_epoch: int) -> int:
     """The batches of one epoch: ``steps_per_epoch`` if set (and possible), else the whole set."""
     natural = len(make_pipeline(train, **pipe))
     steps = steps_per_epoch or natural
@@ -829,16 +926,41 @@ def _steps_per_epoch(train: LabeledImages, pipe: _Batching, steps_per_epoch: int
 
 
 def _check_data(name: str, data: object, *, required: bool) -> None:
+    """Refuses, before any TensorFlow work, what no source can be made of."""
     if data is None and not required:
         return
-    if not isinstance(data, LabeledImages):
+    pair = isinstance(data, tuple) and len(data) == 2 and all(isinstance(a, np.ndarray) for a in data)
+    if not (pair or isinstance(data, (LabeledImages, ImageSource, tf.data.Dataset))):
         raise DataError(
             describe(
-                f"`{name}` must be a transferlab LabeledImages" + ("" if required else " or None"),
+                f"`{name}` is not a kind of data transferlab reads",
                 received=f"{name} of type {type(data).__name__}",
-                fix="wrap arrays as LabeledImages(images, labels, class_names)",
+                accepted=ACCEPTED_DATA + ("" if required else ", or None"),
+                fix="wrap arrays as LabeledImages(images, labels, class_names); see docs/guide-data.md",
             )
         )
+
+
+def _output_classes(model: keras.Model) -> int | None:
+    """The number of classes a classifier predicts (its last axis), if it says."""
+    try:
+        units = model.output_shape[-1]
+    except (AttributeError, ValueError, IndexError, TypeError):
+        return None
+    return int(units) if isinstance(units, int) and units >= 2 else None
+
+
+@contextlib.contextmanager
+def _read_errors(*sources: ImageSource | None) -> Iterator[None]:
+    """Turns TensorFlow's error on an unreadable file into the source's own error naming the file."""
+    try:
+        yield
+    except _READ_ERRORS:
+        for source in sources:
+            found = source.diagnose() if source is not None else None
+            if found is not None:
+                raise found from None
+        raise
 
 
 def _phase_bounds(phases: Sequence[Phase]) -> list[tuple[int, int]]:
@@ -879,35 +1001,62 @@ def _check_position(
 def _feature_data(
     cache: FeatureCache,
     model: keras.Model,
-    train: LabeledImages,
-    validation: LabeledImages | None,
+    train: ImageSource,
+    validation: ImageSource | None,
+    *,
     pipe: _Batching,
+    steps: int,
+    dist: tf.distribute.Strategy,
     workers: int,
-) -> tuple[DataFn, tf.data.Dataset | None]:
+) -> tuple[_TrainData, tf.data.Dataset | None]:
     """Pipelines over cached features, in exactly the order of the image pipeline."""
-    features = cache.features(model, train)
-    dtype = features.dtype
-    width = features.shape[-1]
-
-    def as_images(values: npt.ArrayLike, data: LabeledImages) -> LabeledImages:
-        # (N, D) features as (N, 1, D) "images": make_pipeline then orders them
-        # exactly as it orders the images (same seed, epoch, batch, replicas).
-        return LabeledImages(np.asarray(values, "float32")[:, None, :], data.labels, data.class_names)
-
-    def flatten(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return tf.cast(tf.reshape(x, (-1, width)), dtype), y
-
-    train_features = as_images(features, train)
-
-    def data_fn(epoch: int, skip: int) -> tf.data.Dataset:
-        ds = make_pipeline(train_features, shuffle=True, epoch=epoch, skip_batches=skip, **pipe).map(flatten)
-        return _for_workers(ds, workers)
-
+    if not isinstance(train, IndexedSource):  # pragma: no cover - the Trainer caches indexed sources only
+        raise ConfigError(
+            describe("Only indexed sources have cached features", received=type(train).__name__)
+        )
+    features = _as_feature_source(cache.features(model, train), train)
+    data = _TrainData(features, pipe=pipe, steps=steps, augment=None, dist=dist, workers=workers)
     val = None
-    if validation is not None:
-        val_features = as_images(cache.features(model, validation), validation)
-        val = _for_workers(make_pipeline(val_features, evaluation=True, **pipe).map(flatten), workers)
-    return data_fn, val
+    if validation is not None and isinstance(validation, IndexedSource):
+        val_features = _as_feature_source(cache.features(model, validation), validation)
+        val = _for_workers(make_pipeline(val_features, evaluation=True, **pipe), workers)
+    return data, val
+
+
+class _ArrayFeatures(IndexedSource):  # TEMPORARY until FeatureCache returns sources
+    reads_elements = False
+
+    def __init__(self, values: npt.NDArray[np.generic[object]], source: IndexedSource) -> None:
+        self.values, self.class_names, self.pixel_range = values, source.class_names, None
+        self._labels = np.asarray(source.labels, np.int64)
+        self._tensor: tf.Tensor | None = None
+
+    @property
+    def labels(self) -> npt.NDArray[np.int64]:
+        return self._labels
+
+    @property
+    def element_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.values.shape[1:])
+
+    @property
+    def element_dtype(self) -> tf.DType:
+        return tf.as_dtype(self.values.dtype)
+
+    def read_batch(self, indices: tf.Tensor) -> tf.Tensor:
+        if self._tensor is None:
+            with tf.init_scope():
+                self._tensor = tf.constant(self.values)
+        return tf.cast(tf.gather(self._tensor, indices), self.element_dtype)
+
+    def fingerprint(self) -> dict[str, object]:
+        return {}
+
+
+def _as_feature_source(features: object, source: IndexedSource) -> IndexedSource:
+    if isinstance(features, IndexedSource):
+        return features
+    return _ArrayFeatures(np.asarray(features), source)
 
 
 def _has_tensorboard() -> bool:
