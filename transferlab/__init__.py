@@ -118,6 +118,7 @@ _EXPORTS: dict[str, str] = {
     "freeze": "transferlab.strategies",
     "get_backbone_info": "transferlab.backbones",
     "GradualUnfreeze": "transferlab.strategies",
+    "ImageFolderSource": "transferlab.data",
     "InputAdapter": "transferlab.data",
     "LabeledImages": "transferlab.data",
     "launch_local": "transferlab.training",
@@ -179,6 +180,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from transferlab.data import (
         DatasetSplits,
+        ImageFolderSource,
         InputAdapter,
         LabeledImages,
         TFRecordSource,
@@ -252,6 +254,7 @@ __all__ = [
     "FeatureExtraction",
     "FineTune",
     "GradualUnfreeze",
+    "ImageFolderSource",
     "InputAdapter",
     "LabeledImages",
     "LayerGroup",

@@ -77,7 +77,7 @@ def test_test_folder(folder: Path, tmp_path: Path) -> None:
     _png(test_root / "hexagon" / "h.png", 7)
     with pytest.raises(
         DataFileError,
-        match=r"test folder .* has classes the training folder lacks"
+        match=r"The image folder .*test has class subfolders that `class_names` lacks"
         r".*Received: hexagon.*Accepted: circle, square, triangle",
     ):
         load_image_folder(folder, test_folder=test_root)

@@ -6,6 +6,7 @@ from transferlab.data.fetch_file import fetch_file
 from transferlab.data.idx import read_idx, write_idx
 from transferlab.data.idx_dataset import load_idx_dataset
 from transferlab.data.image_folder import load_image_folder
+from transferlab.data.image_folder_source import ImageFolderSource
 from transferlab.data.input_adapter import InputAdapter
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.mnist import load_mnist
@@ -18,6 +19,7 @@ from transferlab.data.train_val_split import train_val_split
 
 __all__ = [
     "DatasetSplits",
+    "ImageFolderSource",
     "InputAdapter",
     "LabeledImages",
     "TFRecordSource",
