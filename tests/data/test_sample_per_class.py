@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import tensorflow as tf
+from tiny_folders import write_class_folder
 
+from transferlab.data.image_folder import load_image_folder
+from transferlab.data.image_folder_source import ImageFolderSource
 from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.pipeline import make_pipeline
 from transferlab.data.sample_per_class import sample_per_class
+from transferlab.data.source import IndexedSource
 from transferlab.errors import ConfigError, DataError
 
 
@@ -64,3 +72,21 @@ def test_bad_k(k: object) -> None:
 def test_bad_seed() -> None:
     with pytest.raises(ConfigError, match=r"`seed` must be a non-negative integer\. Received: seed=None"):
         sample_per_class(_data(), 1, seed=None)  # type: ignore[call-overload]
+
+
+def test_on_a_folder_source_draws_the_examples_the_arrays_draw(tmp_path: Path) -> None:
+    root = write_class_folder(tmp_path / "f", [6, 4, 5])
+    eager_few, eager_rest = sample_per_class(load_image_folder(root), 3, seed=2, return_rest=True)
+    few, rest = sample_per_class(ImageFolderSource(root), 3, seed=2, return_rest=True)
+    assert isinstance(few, IndexedSource) and isinstance(rest, IndexedSource)
+    for lazy, eager in ((few, eager_few), (rest, eager_rest)):
+        assert lazy.labels.tolist() == eager.labels.tolist() and lazy.class_names == eager.class_names
+        images = np.concatenate([x for x, _ in make_pipeline(lazy, batch_size=8, evaluation=True)])
+        np.testing.assert_array_equal(images[..., 0], eager.images)
+    assert len(few) == 9 and len(rest) == 6
+
+
+def test_a_stream_is_refused() -> None:
+    stream = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2, 2), "uint8"), np.array([0, 1, 0, 1])))
+    with pytest.raises(DataError, match=r"`data` must have its labels known up front"):
+        sample_per_class(stream, 1, seed=0)  # type: ignore[type-var]

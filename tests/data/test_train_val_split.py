@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import tensorflow as tf
+from tiny_folders import write_class_folder
 
+from transferlab.data.image_folder import load_image_folder
+from transferlab.data.image_folder_source import ImageFolderSource
 from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.pipeline import make_pipeline
+from transferlab.data.source import IndexedSource
 from transferlab.data.train_val_split import train_val_split
-from transferlab.errors import ConfigError
+from transferlab.errors import ConfigError, DataError
 
 
 def _data() -> LabeledImages:
@@ -73,3 +81,24 @@ def test_bad_type_and_seed_and_tiny() -> None:
     one = LabeledImages(np.zeros((1, 2, 2), "uint8"), np.array([0]), ("a",))
     with pytest.raises(ConfigError, match=r"Cannot split fewer than 2 examples\. Received: 1 examples"):
         train_val_split(one, 0.5, seed=0)
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_on_a_folder_source_splits_as_the_arrays_split(tmp_path: Path, stratified: bool) -> None:
+    root = write_class_folder(tmp_path / "f", [7, 5, 4])
+    eager = train_val_split(load_image_folder(root), 0.25, seed=3, stratified=stratified)
+    lazy = train_val_split(ImageFolderSource(root), 0.25, seed=3, stratified=stratified)
+    for part, eager_part in zip(lazy, eager):
+        assert isinstance(part, IndexedSource)
+        assert part.labels.tolist() == eager_part.labels.tolist()
+        images = np.concatenate([x for x, _ in make_pipeline(part, batch_size=8, evaluation=True)])
+        np.testing.assert_array_equal(images[..., 0], eager_part.images)
+    assert sorted(lazy[0].files(range(len(lazy[0]))) + lazy[1].files(range(len(lazy[1])))) == sorted(
+        str(p) for p in root.glob("*/*.png")
+    )
+
+
+def test_a_stream_is_refused() -> None:
+    stream = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2, 2), "uint8"), np.array([0, 1, 0, 1])))
+    with pytest.raises(DataError, match=r"`data` must have its labels known up front"):
+        train_val_split(stream, 0.5, seed=0)  # type: ignore[type-var]

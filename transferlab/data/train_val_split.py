@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.labeled_data import LabeledData, check_labeled_data
 from transferlab.errors import ConfigError, describe
 
 __all__ = ["train_val_split"]
@@ -67,12 +67,12 @@ def _stratified_quotas(counts: npt.NDArray[np.intp], total: int) -> npt.NDArray[
 
 
 def train_val_split(
-    data: LabeledImages,
+    data: LabeledData,
     fraction_or_count: float | int,
     *,
     seed: int,
     stratified: bool = True,
-) -> tuple[LabeledImages, LabeledImages]:
+) -> tuple[LabeledData, LabeledData]:
     """Splits ``data`` into ``(train, val)``.
 
     The split is a pure function of its arguments (``np.random.default_rng(seed)``,
@@ -80,8 +80,11 @@ def train_val_split(
     its share of the examples (largest-remainder rounding, so the total is
     exactly the requested size). Both parts keep the original order.
 
+    It reads only the labels: an indexed source (an image folder, TFRecords)
+    is split into two sources of the same examples the in-memory split picks.
+
     Args:
-        data: The examples to split.
+        data: The examples to split: ``LabeledImages`` or an indexed source.
         fraction_or_count: The validation size: a ``float`` in (0, 1) is a
             fraction of ``len(data)`` (rounded), an ``int`` is a count.
         seed: Seed of the split (a non-negative ``int``).
@@ -92,15 +95,18 @@ def train_val_split(
 
     Raises:
         ConfigError: a size or seed out of range.
+        DataError: ``data`` is a stream (no labels before it is read).
 
     Example:
         >>> import numpy as np
+        >>> from transferlab.data import LabeledImages
         >>> data = LabeledImages(np.zeros((10, 2, 2), "uint8"), np.array([0] * 6 + [1] * 4),
         ...                      ("a", "b"))
         >>> train, val = train_val_split(data, 0.5, seed=0)
         >>> train.class_counts().tolist(), val.class_counts().tolist()
         ([3, 2], [3, 2])
     """
+    check_labeled_data(data)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(
             describe(
@@ -116,7 +122,7 @@ def train_val_split(
         quotas = _stratified_quotas(data.class_counts(), total)
         parts = []
         for label, quota in enumerate(quotas):
-            members = np.flatnonzero(data.labels == label)
+            members = np.flatnonzero(np.asarray(data.labels) == label)
             parts.append(members[rng.permutation(len(members))[:quota]])
         val_idx = np.sort(np.concatenate(parts))
     else:
