@@ -344,3 +344,83 @@ def test_corrupt_index_names_it(written: Path, edit: object, message: str) -> No
     index_path.write_text(new if isinstance(new, str) else json.dumps(new))
     with pytest.raises(DataFileError, match=rf"index {index_path} is not a valid index: .*{message}"):
         TFRecordSource(written)
+
+
+def _own_files(folder: Path, images: np.ndarray, labels: np.ndarray, files: int = 2) -> list[Path]:
+    """TFRecord files as other tools write them: TF-slim keys, PNG images, no index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"train-{k}.tfrecord" for k in range(files)]
+    for k, path in enumerate(paths):
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for i in range(k, len(images), files):  # interleaved: file order != example order
+                feature = {
+                    "image/encoded": tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[tf.io.encode_png(images[i]).numpy()])
+                    ),
+                    "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[labels[i]])),
+                }
+                writer.write(
+                    tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+                )
+    return paths
+
+
+SLIM = {"image": "image/encoded", "label": "image/class/label"}
+
+
+def test_from_files_indexes_your_own_records(tmp_path: Path) -> None:
+    data = _data("rgb", n=11)
+    _own_files(tmp_path / "own", data.images, data.labels)
+    source = TFRecordSource.from_files(str(tmp_path / "own" / "train-*.tfrecord"), feature_keys=SLIM)
+    order = [*range(0, 11, 2), *range(1, 11, 2)]  # file 0, then file 1
+    assert source.labels.tolist() == data.labels[order].tolist() and source.class_names == ("0", "1", "2")
+    assert source.element_shape == (8, 8, 3) and source.files([5, 6]) == [
+        str(tmp_path / "own" / "train-0.tfrecord"),
+        str(tmp_path / "own" / "train-1.tfrecord"),
+    ]
+    reordered = LabeledImages(data.images[order], data.labels[order], ("0", "1", "2"))
+    _same(
+        _batches(make_pipeline(source, batch_size=4, shuffle=True, seed=2)),
+        _batches(make_pipeline(reordered, batch_size=4, shuffle=True, seed=2)),
+    )
+    # Converted once into indexed shards: the same examples, and no scan when opened.
+    converted = write_tfrecords(source, tmp_path / "converted", shards=2)
+    _same(_batches(make_pipeline(converted, batch_size=4)), _batches(make_pipeline(reordered, batch_size=4)))
+    # The fingerprint follows the records and classes, not where the files are.
+    (tmp_path / "own").rename(tmp_path / "moved")
+    moved = TFRecordSource.from_files(sorted((tmp_path / "moved").iterdir()), feature_keys=SLIM)
+    assert moved.fingerprint() == source.fingerprint()
+    more = TFRecordSource.from_files(str(tmp_path / "moved" / "*"), feature_keys=SLIM, num_classes=5)
+    assert more.num_classes == 5 and more.fingerprint() != source.fingerprint()
+    assert TFRecordSource.from_files(converted.shard_files).labels.tolist() == converted.labels.tolist()
+
+
+def test_from_files_errors_name_the_file(tmp_path: Path) -> None:
+    data = _data("gray", n=6)
+    images = data.images[..., None]
+    paths = _own_files(tmp_path, images, data.labels)
+    pattern = str(tmp_path / "*.tfrecord")
+    with pytest.raises(DataFileError, match=r"No TFRecord file found.*nothing-\*"):
+        TFRecordSource.from_files(str(tmp_path / "nothing-*"))
+    with pytest.raises(ConfigError, match=r"`feature_keys` must map 'image' and 'label'"):
+        TFRecordSource.from_files(pattern, feature_keys={"image": "image/encoded"})
+    with pytest.raises(
+        DataFileError, match=rf"{paths[0]} cannot be indexed: a record has no integer label 'label'"
+    ):
+        TFRecordSource.from_files(pattern)
+    with pytest.raises(
+        DataFileError, match=rf"first record of the TFRecord file {paths[0]} has no image under 'img'"
+    ):
+        TFRecordSource.from_files(pattern, feature_keys={"image": "img", "label": "image/class/label"})
+    with pytest.raises(DataFileError, match=rf"{paths[0]} holds labels outside \[0, 2\).*labels 0 .. 2"):
+        TFRecordSource.from_files(pattern, feature_keys=SLIM, class_names=["a", "b"])
+    paths[1].write_bytes(paths[1].read_bytes()[:-3])
+    with pytest.raises(
+        DataFileError, match=rf"{paths[1]} cannot be indexed: the record at byte \d+ ends after"
+    ):
+        TFRecordSource.from_files(pattern, feature_keys=SLIM)
+    paths[1].write_bytes(b"not a tfrecord file at all")
+    with pytest.raises(
+        DataFileError, match=rf"{paths[1]} cannot be indexed: the record at byte 0 has no valid"
+    ):
+        TFRecordSource.from_files(pattern, feature_keys=SLIM)
