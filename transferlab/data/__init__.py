@@ -14,15 +14,21 @@ from transferlab.data.normalize import normalize
 from transferlab.data.pipeline import make_pipeline
 from transferlab.data.sample_per_class import sample_per_class
 from transferlab.data.select_classes import select_classes
+from transferlab.data.source import ArraySource, ImageSource, IndexedSource, StreamSource, as_source
 from transferlab.data.tfrecords import TFRecordSource, write_tfrecords
 from transferlab.data.train_val_split import train_val_split
 
 __all__ = [
+    "ArraySource",
     "DatasetSplits",
     "ImageFolderSource",
+    "ImageSource",
+    "IndexedSource",
     "InputAdapter",
     "LabeledImages",
+    "StreamSource",
     "TFRecordSource",
+    "as_source",
     "fetch_file",
     "load_idx_dataset",
     "load_image_folder",
