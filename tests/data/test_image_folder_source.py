@@ -192,6 +192,13 @@ def test_exif_orientation_and_size_from_headers(tmp_path: Path) -> None:
     assert source.element_shape == (40, 20, 3)
     corners = [_corner(source.read_element(tf.constant(i, tf.int64)).numpy()) for i in range(3)]
     assert corners == ["tr", "tr", "tl"]  # turned clockwise, mirrored, as stored
+    # Resized, a turned photo is resized as stored and turned after: the pixels of turning first.
+    resized = ImageFolderSource(tmp_path, image_size=(16, 10), color_mode="rgb")
+    for i, path in enumerate(resized.files(range(3))):
+        turned_first = tf.image.resize(decode_image_file(path), (16, 10), antialias=True)
+        expected = tf.cast(tf.clip_by_value(tf.round(turned_first), 0, 255), tf.uint8).numpy()
+        got = resized.read_element(tf.constant(i, tf.int64)).numpy()
+        assert got.shape == (16, 10, 3) and np.abs(got.astype(int) - expected).max() <= 1, path
 
 
 def test_pad_keeps_the_aspect_ratio(tmp_path: Path) -> None:
@@ -381,3 +388,28 @@ def test_summary(mixed: Path) -> None:
     assert (
         isinstance(sizes, dict) and sum(sizes.values()) == 10 and sizes["other"] == 5
     )  # 10 sizes (the GIF unknown)
+
+
+def test_an_unlistable_class_folder_is_named(mixed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("bee"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(
+        DataFileError,
+        match=r"Cannot list the class folder .*mixed/bee\. Received: PermissionError: Permission denied"
+        r"\. Fix: check that the folder exists and is readable",
+    ):
+        ImageFolderSource(mixed, image_size=(4, 4))
+
+
+def test_decoding_takes_one_or_three_channels() -> None:
+    from transferlab.data.image_file import decode_image_tensor
+
+    png = _png(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(ConfigError, match=r"`channels` must be 1, 3 or None\. Received: channels=4"):
+        decode_image_tensor(tf.constant(png), channels=4)

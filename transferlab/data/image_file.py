@@ -44,6 +44,7 @@ __all__ = [
     "decode_image_tensor",
     "image_format",
     "image_orientation",
+    "orient_image",
     "read_image_header",
 ]
 
@@ -297,26 +298,45 @@ def _luminance(rgb: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(tf.round(gray), 0.0, 255.0), tf.uint8)[..., None]
 
 
-def _orient(image: tf.Tensor, orientation: int | tf.Tensor) -> tf.Tensor:
-    """``image`` (H, W, C) turned as EXIF ``orientation`` (1-8) says a viewer shows it."""
+#: Per EXIF orientation 1-8: whether to transpose first, then which axes to reverse.
+_TURNS = tuple(
+    (transpose, axes)
+    for transpose in (False, True)
+    for axes in ((False, False), (False, True), (True, True), (True, False))
+)
 
-    def transpose(x: tf.Tensor) -> tf.Tensor:
-        return tf.transpose(x, (1, 0, 2))
 
-    turns = (
-        lambda: image,  # 1: as stored
-        lambda: tf.reverse(image, [1]),  # 2: mirrored left-right
-        lambda: tf.reverse(image, [0, 1]),  # 3: turned 180 degrees
-        lambda: tf.reverse(image, [0]),  # 4: mirrored top-bottom
-        lambda: transpose(image),  # 5: transposed
-        lambda: tf.reverse(transpose(image), [1]),  # 6: turned 90 degrees clockwise
-        lambda: tf.reverse(transpose(image), [0, 1]),  # 7: transverse
-        lambda: tf.reverse(transpose(image), [0]),  # 8: turned 90 degrees counter-clockwise
-    )
+def orient_image(image: tf.Tensor, orientation: int | tf.Tensor) -> tf.Tensor:
+    """``image`` (H, W, C) turned as EXIF ``orientation`` (1-8) says a viewer shows it.
+
+    1 as stored, 2 mirrored left-right, 3 turned 180 degrees, 4 mirrored
+    top-bottom; 5-8 the same after a transpose (6: turned 90 degrees
+    clockwise, 8: counter-clockwise). A tensor ``orientation`` (a scalar)
+    costs one ``tf.cond`` when it is 1, else a transpose by a permutation and
+    a reverse over a list of axes.
+
+    Example:
+        >>> import numpy as np
+        >>> image = np.arange(6, dtype="uint8").reshape(2, 3, 1)
+        >>> orient_image(image, tf.constant(6))[..., 0].numpy().tolist()  # turned clockwise
+        [[3, 0], [4, 1], [5, 2]]
+    """
     if isinstance(orientation, int):
-        return turns[orientation - 1 if 1 <= orientation <= 8 else 0]()
-    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
-    return tf.switch_case(index, turns)
+        transpose, (rows, cols) = _TURNS[orientation - 1 if 1 <= orientation <= 8 else 0]
+        if transpose:
+            image = tf.transpose(image, (1, 0, 2))
+        axes = [axis for axis, flip in ((0, rows), (1, cols)) if flip]
+        return tf.reverse(image, axes) if axes else image
+    index = tf.clip_by_value(tf.reshape(tf.cast(orientation, tf.int32), ()) - 1, 0, 7)
+
+    def turned() -> tf.Tensor:
+        transposes = tf.constant([t for t, _ in _TURNS])
+        flips = tf.constant([axes for _, axes in _TURNS])
+        perm = tf.where(tf.gather(transposes, index), tf.constant((1, 0, 2)), tf.constant((0, 1, 2)))
+        axes = tf.reshape(tf.where(tf.gather(flips, index)), (-1,))
+        return tf.reverse(tf.transpose(image, perm), axes)
+
+    return tf.cond(tf.equal(index, 0), lambda: tf.identity(image), turned)
 
 
 def decode_image_tensor(
@@ -358,7 +378,7 @@ def decode_image_tensor(
         else:
             image = tf.cond(stored >= 3, lambda: _luminance(image[..., :3]), lambda: image[..., :1])
         image.set_shape((None, None, channels))
-    return _orient(image, orientation)
+    return orient_image(image, orientation)
 
 
 @functools.cache

@@ -42,6 +42,7 @@ from transferlab.data.image_file import (
     ImageHeader,
     decode_image_file,
     decode_image_tensor,
+    orient_image,
     read_image_header,
 )
 from transferlab.data.labeled_images import DEFAULT_PIXEL_RANGE
@@ -181,10 +182,13 @@ class ImageFolderSource(IndexedSource):
 
     **Reading** (inside ``tf.data``, :meth:`read_element`): ``tf.io.read_file``,
     decoding as stored and conversion to ``color_mode`` (gray as
-    ``0.299 R + 0.587 G + 0.114 B``, rounded; alpha dropped), the EXIF
-    orientation, then a resize to ``image_size`` (antialiased bilinear,
-    rounded to ``uint8``; an image already of that size is left as it is).
-    Files of mixed sizes, formats and modes mix freely.
+    ``0.299 R + 0.587 G + 0.114 B``, rounded; alpha dropped), a resize to
+    ``image_size`` (antialiased bilinear, rounded to ``uint8``; an image
+    already of that size is left as it is), then the EXIF orientation (a
+    photo turned a quarter is resized to ``(width, height)`` and turned
+    after, which costs less than turning the full-size photo; the pixels
+    are those of turning first, up to float rounding). Files of mixed sizes,
+    formats and modes mix freely.
 
     A file whose header is fine but whose body is damaged fails inside
     TensorFlow when it is read: :meth:`diagnose` (what the Trainer calls
@@ -290,11 +294,20 @@ class ImageFolderSource(IndexedSource):
         headers: list[ImageHeader] = []
         skipped: list[str] = []
         for name in folders:
-            with os.scandir(self.folder / name) as scan:
-                entries = sorted(
-                    (e for e in scan if e.is_file() and not e.name.startswith(".")),
-                    key=lambda e: e.name,
-                )
+            try:
+                with os.scandir(self.folder / name) as scan:
+                    entries = sorted(
+                        (e for e in scan if e.is_file() and not e.name.startswith(".")),
+                        key=lambda e: e.name,
+                    )
+            except OSError as error:
+                raise DataFileError(
+                    describe(
+                        f"Cannot list the class folder {self.folder / name}",
+                        received=f"{type(error).__name__}: {error.strerror or error}",
+                        fix="check that the folder exists and is readable",
+                    )
+                ) from None
             entries = [e for e in entries if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS]
             if not entries:
                 raise DataFileError(
@@ -351,6 +364,7 @@ class ImageFolderSource(IndexedSource):
         self._labels: npt.NDArray[np.int64] = np.asarray(labels, np.int64)
         self._stats = stats
         self._headers = headers
+        self._turned = any(h.orientation != 1 for h in headers)
 
     def _common_size(self) -> tuple[int, int]:
         """The size every image has (``image_size=None``), from the headers (GIFs: decoded)."""
@@ -407,14 +421,22 @@ class ImageFolderSource(IndexedSource):
     def read_element(self, index: tf.Tensor) -> tf.Tensor:
         """Example ``index``: the file read, decoded, turned and resized; ``uint8`` :attr:`element_shape`."""
         paths, turns = self._lookup()
-        data = tf.io.read_file(tf.gather(paths, index))
-        image = decode_image_tensor(data, channels=self.channels, orientation=tf.gather(turns, index))
-        return tf.ensure_shape(self._fit(image), self._shape)
+        image = decode_image_tensor(tf.io.read_file(tf.gather(paths, index)), channels=self.channels)
+        if not self._turned:
+            return tf.ensure_shape(self._fit(image, self.image_size), self._shape)
+        orientation = tf.gather(turns, index)
+        if self.image_size is not None:
+            # Resized as stored, turned after: a smaller image to turn (one turned a quarter
+            # is resized to (width, height)).
+            height, width = self.image_size
+            size = tf.where(orientation >= 5, tf.constant((width, height)), tf.constant((height, width)))
+            image = self._fit(image, (size[0], size[1]))
+        return tf.ensure_shape(orient_image(image, orientation), self._shape)
 
-    def _fit(self, image: tf.Tensor) -> tf.Tensor:
-        if self.image_size is None:
+    def _fit(self, image: tf.Tensor, size: tuple[int, int] | tuple[tf.Tensor, tf.Tensor] | None) -> tf.Tensor:
+        if size is None:
             return image
-        height, width = self.image_size
+        height, width = size
 
         def resized() -> tf.Tensor:
             if self.resize == "pad":
