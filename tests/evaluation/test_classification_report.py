@@ -8,9 +8,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_folders import damage, write_class_folder
 
+from transferlab.data.image_folder import load_image_folder
+from transferlab.data.image_folder_source import ImageFolderSource
 from transferlab.data.labeled_images import LabeledImages
-from transferlab.errors import ConfigError, DataError
+from transferlab.data.pipeline import make_pipeline
+from transferlab.data.source import StreamSource
+from transferlab.errors import ConfigError, DataError, DataFileError
 from transferlab.evaluation import ClassificationReport
 
 
@@ -112,3 +117,63 @@ def test_evaluate_predicts_every_example_once(request, distributed, n, batch_siz
 def test_evaluate_batch_size_error():
     with pytest.raises(ConfigError, match=r"`batch_size` must be an integer >= 1\. Received: batch_size=0"):
         ClassificationReport.evaluate(_model(None), _images(4), batch_size=0)
+
+
+# Sources ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["one-device", "mirrored"])
+def test_evaluate_on_a_folder_source_equals_evaluate_on_its_arrays(request, tmp_path, distributed):
+    root = write_class_folder(tmp_path / "f", [4, 6, 3], size=(4, 4))
+    model = _model(request.getfixturevalue("mirrored") if distributed else None)
+    eager = ClassificationReport.evaluate(model, load_image_folder(root), batch_size=4)
+    lazy = ClassificationReport.evaluate(model, ImageFolderSource(root), batch_size=4)
+    assert lazy.class_names == eager.class_names == ("c0", "c1", "c2") and len(lazy.labels) == 13
+    np.testing.assert_array_equal(lazy.labels, eager.labels)
+    np.testing.assert_allclose(lazy.probabilities, eager.probabilities, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["one-device", "mirrored"])
+def test_evaluate_on_a_stream_reads_it_once_with_its_labels(request, distributed):
+    data = _images(21)
+    model = _model(request.getfixturevalue("mirrored") if distributed else None)
+    reads = []
+
+    def count(x, y):
+        reads.append(1)
+        return x, y
+
+    stream = tf.data.Dataset.from_tensor_slices((data.images, data.labels)).map(
+        lambda x, y: tf.py_function(count, [x, y], [tf.uint8, tf.int64])
+    )
+    stream = stream.map(lambda x, y: (tf.ensure_shape(x, (4, 4)), tf.ensure_shape(y, ())))
+    report = ClassificationReport.evaluate(model, stream, batch_size=4)  # classes: the model's 3 outputs
+    want = model(data.images[..., None].astype("float32")).numpy()
+    np.testing.assert_array_equal(report.labels, data.labels)
+    np.testing.assert_allclose(report.probabilities, want, rtol=1e-5, atol=1e-6)
+    assert report.class_names == ("0", "1", "2")
+    # one pass of the evaluation pipeline, labels included (no second pass for them)
+    evaluated = len(reads)
+    reads.clear()
+    source = StreamSource(stream, num_classes=3)
+    pipeline = make_pipeline(source, batch_size=4, num_replicas=2 if distributed else 1, evaluation=True)
+    assert sum(len(y) for _, y in pipeline) == 21
+    assert evaluated == len(reads) >= 21
+
+
+def test_evaluate_names_a_damaged_file(tmp_path):
+    root = write_class_folder(tmp_path / "f", [2, 2, 2], size=(4, 4))
+    bad = damage(root / "c1" / "001.png")
+    with pytest.raises(DataFileError, match=rf"Cannot decode the image {bad}"):
+        ClassificationReport.evaluate(_model(None), ImageFolderSource(root), batch_size=4)
+    with pytest.raises(
+        DataError, match=r"`data` is not a kind of data transferlab reads\. Received: data of type list"
+    ):
+        ClassificationReport.evaluate(_model(None), [1, 2, 3])
+
+
+def test_subset_keeps_the_rows_asked_for(report):
+    part = report.subset([4, 1])
+    assert part.labels.tolist() == [2, 0] and part.predictions.tolist() == [0, 1]
+    np.testing.assert_array_equal(part.probabilities, report.probabilities[[4, 1]])
+    assert part.class_names == report.class_names

@@ -5,8 +5,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from tiny_folders import damage, write_class_folder
 
-from transferlab.errors import ConfigError, DataError
+from transferlab.data.image_folder import load_image_folder
+from transferlab.data.image_folder_source import ImageFolderSource
+from transferlab.data.labeled_images import LabeledImages
+from transferlab.errors import ConfigError, DataError, DataFileError
 from transferlab.serving import Predictions, predict
 
 from .conftest import make_tiny_classifier
@@ -130,3 +135,43 @@ def test_predictions_from_probabilities_checks_names():
         r"names, or class_names=None for '0'\.\.'1'",
     ):
         Predictions.from_probabilities(np.array([[0.5, 0.5]]), ["x"])
+
+
+# Sources: read in batches ----------------------------------------------------------------
+
+
+def test_a_folder_source_predicts_as_its_arrays(tiny_model, tmp_path):
+    root = write_class_folder(tmp_path / "f", [3, 4], size=(28, 28))
+    eager = predict(tiny_model, load_image_folder(root).images)
+    for data in (ImageFolderSource(root), load_image_folder(root)):
+        lazy = predict(tiny_model, data, batch_size=3, class_names=["a", "b", "c"])
+        assert len(lazy) == 7 and lazy.class_names == ("a", "b", "c")
+        np.testing.assert_allclose(lazy.probabilities, eager.probabilities, rtol=1e-5, atol=1e-6)
+    rgb_model = make_tiny_classifier(input_shape=(28, 28, 3))
+    np.testing.assert_allclose(
+        predict(rgb_model, ImageFolderSource(root)).probabilities,
+        predict(rgb_model, load_image_folder(root).images).probabilities,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_a_dataset_of_pairs_and_a_declared_pixel_range(tiny_model, digits):
+    eager = predict(tiny_model, digits).probabilities
+    pairs = tf.data.Dataset.from_tensor_slices((digits, np.zeros(len(digits), "int64"))).batch(5)
+    np.testing.assert_allclose(predict(tiny_model, pairs).probabilities, eager, rtol=1e-5, atol=1e-6)
+    scaled = LabeledImages(digits.astype("float32") / 255, np.zeros(len(digits), "int64"), ("x", "y"), (0, 1))
+    np.testing.assert_allclose(predict(tiny_model, scaled).probabilities, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_a_source_of_another_size_and_a_damaged_file(tiny_model, tmp_path):
+    root = write_class_folder(tmp_path / "f", [2, 2], size=(16, 16))
+    with pytest.raises(
+        DataError,
+        match=r"The images' size differs from the model's input size\. Received: images 16x16, model input "
+        r"28x28x1\. Fix: read them at the model's size, e\.g\. ImageFolderSource\(folder, image_size=\(28, 28\)\)",
+    ):
+        predict(tiny_model, ImageFolderSource(root))
+    bad = damage(root / "c0" / "001.png")
+    with pytest.raises(DataFileError, match=rf"Cannot decode the image {bad}"):
+        predict(tiny_model, ImageFolderSource(root, image_size=(28, 28)))

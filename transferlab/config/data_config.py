@@ -6,6 +6,11 @@ import dataclasses
 import math
 
 from transferlab.config_section import ConfigSection, field
+from transferlab.data.dataset_splits import DatasetSplits
+from transferlab.data.image_folder_source import COLOR_MODES, DEFAULT_COLOR_MODE
+from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.load_dataset import DATASETS, DEFAULT_RESIZE, RESIZE_MODES, load_dataset
+from transferlab.data.source import IndexedSource
 from transferlab.errors import ConfigError, describe
 
 __all__ = ["DataConfig"]
@@ -23,6 +28,13 @@ class DataConfig(ConfigSection):
     labelled examples of each class (:meth:`validation_per_class`). A split
     that leaves a class no training example is refused.
 
+    ``dataset = "folder"`` and ``"tfrecord"`` are read lazily, file by file
+    (nothing is loaded into memory): from ``path/train`` and ``path/test``,
+    or from ``path`` and ``test_path``. ``image_size``, ``color_mode`` and
+    ``resize`` say how a folder's images are read (see
+    :class:`~transferlab.data.ImageFolderSource`); TFRecords hold them as
+    they were written. :meth:`load_dataset` loads what the section names.
+
     Example:
         >>> data = DataConfig(classes=(5, 6, 7, 8, 9), labels_per_class=10, validation=0.2)
         >>> data.labels_per_class, data.validation_per_class()
@@ -37,10 +49,27 @@ class DataConfig(ConfigSection):
 
     dataset: str = field(
         "mnist",
-        "Data set: mnist, idx (an IDX folder) or folder (images).",
-        choices=("mnist", "idx", "folder"),
+        "Data set: mnist, idx (an IDX folder), folder (images, read lazily) or tfrecord "
+        "(written by `transferlab data --to-tfrecords`, read lazily).",
+        choices=DATASETS,
     )
-    path: str = field("", "Folder with the files; empty: $TRANSFERLAB_MNIST_DIR, cache, mirrors.")
+    path: str = field(
+        "",
+        "Folder with the files (folder, tfrecord: with train/ and test/ inside, or the training split "
+        "with test_path); empty for mnist: $TRANSFERLAB_MNIST_DIR, cache, mirrors.",
+    )
+    test_path: str = field("", "Folder of the test split (folder, tfrecord); empty: path/test.")
+    image_size: tuple[int, ...] = field(
+        (), "Height and width every image of a folder is resized to; empty: as stored (one size)."
+    )
+    color_mode: str = field(
+        DEFAULT_COLOR_MODE, "Channels a folder's images are read with.", choices=tuple(COLOR_MODES)
+    )
+    resize: str = field(
+        DEFAULT_RESIZE,
+        "How a folder's images fit image_size: stretch, or pad (aspect ratio kept, black borders).",
+        choices=RESIZE_MODES,
+    )
     classes: tuple[int, ...] = field((), "Classes to keep, re-indexed in this order; empty: all.")
     labels_per_class: int = field(0, "Labelled training examples per class; 0: all of them.")
     max_train: int = field(0, "Use at most this many training examples (stratified, seeded); 0: all.")
@@ -55,6 +84,15 @@ class DataConfig(ConfigSection):
     augment_strength: float = field(1.0, "Scales the augmentation preset's magnitudes.")
 
     def validate(self) -> None:
+        if self.image_size and (len(self.image_size) != 2 or min(self.image_size) < 1):
+            raise ConfigError(
+                describe(
+                    "`data.image_size` must be two positive sizes, height and width, or empty",
+                    received=f"data.image_size={list(self.image_size)}",
+                    fix="pass e.g. image_size = [224, 224] (--image-size 224 224), or [] to keep the "
+                    "size the images have",
+                )
+            )
         if self.labels_per_class < 0:
             raise ConfigError(
                 describe(
@@ -90,6 +128,28 @@ class DataConfig(ConfigSection):
             raise ConfigError(
                 describe("`data.classes` lists a class twice", received=f"data.classes={list(self.classes)}")
             )
+
+    def load_dataset(self, *, download: bool = True) -> DatasetSplits[LabeledImages | IndexedSource]:
+        """The train and test splits the section names (see :func:`transferlab.data.load_dataset.load_dataset`).
+
+        Args:
+            download: Whether MNIST may be downloaded.
+
+        Example:
+            >>> DataConfig(dataset="folder").load_dataset()
+            Traceback (most recent call last):
+            ...
+            transferlab.errors.ConfigError: dataset='folder' needs a folder. Fix: pass --path DIR (in a config file: data.path).
+        """
+        return load_dataset(
+            self.dataset,
+            self.path or None,
+            test_path=self.test_path or None,
+            image_size=self.image_size or None,
+            color_mode=self.color_mode,
+            resize=self.resize,
+            download=download,
+        )
 
     def validation_per_class(self) -> int:
         """Labelled examples per class held out for validation (with ``labels_per_class``; else 0).

@@ -13,7 +13,7 @@ from transferlab.data.source import ImageSource, IndexedSource, as_source
 __all__ = ["DatasetSplits"]
 
 #: What a split is: in-memory images (MNIST, IDX) or a source (an image folder, TFRecords).
-Split = TypeVar("Split", bound="LabeledImages | ImageSource", default=LabeledImages)
+Split = TypeVar("Split", bound="LabeledImages | ImageSource", default=LabeledImages, covariant=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,8 +13,8 @@ from transferlab.errors import DataError, describe
 __all__ = ["LabeledData", "check_labeled_data"]
 
 #: In-memory images or any indexed source; a splitting function returns the kind it was given
-#: (an indexed source comes back as a source: nothing is read).
-LabeledData = TypeVar("LabeledData", LabeledImages, IndexedSource)
+#: (an indexed source comes back as a source: nothing is read), and either kind for either.
+LabeledData = TypeVar("LabeledData", LabeledImages, IndexedSource, "LabeledImages | IndexedSource")
 
 
 def check_labeled_data(data: object, name: str = "data") -> None:

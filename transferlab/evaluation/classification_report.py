@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from transferlab.data.labeled_images import LabeledImages
 from transferlab.errors import ConfigError, DataError, describe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +37,15 @@ class ReportDict(TypedDict):
     per_class: dict[str, ClassMetrics]
     confusion_matrix: list[list[int]]
     most_confused: list[list[str | int]]
+
+
+def _outputs(model: keras.Model) -> int | None:
+    """The number of classes a model predicts (its last axis), if it says."""
+    try:
+        units = model.output_shape[-1]
+    except (AttributeError, ValueError, IndexError, TypeError):
+        return None
+    return units if isinstance(units, int) and units >= 2 else None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -96,9 +104,7 @@ class ClassificationReport:
         return cls(names, y.astype(np.int64), probs)
 
     @classmethod
-    def evaluate(
-        cls, model: keras.Model, data: LabeledImages, *, batch_size: int = 256
-    ) -> ClassificationReport:
+    def evaluate(cls, model: keras.Model, data: object, *, batch_size: int = 256) -> ClassificationReport:
         """Runs ``model`` on ``data`` and builds the report.
 
         Every example is predicted exactly once, also under a distribution
@@ -107,25 +113,38 @@ class ClassificationReport:
         evaluation=True)``, so no replica gets an empty batch, whatever
         ``len(data) % batch_size``.
 
+        ``data`` is anything :func:`~transferlab.data.as_source` takes. It is
+        read batch by batch, never held in memory whole: an indexed source (an
+        image folder, TFRecords, arrays) goes through ``model.predict`` with
+        the labels it lists; a ``tf.data.Dataset`` is read once, front to
+        back, its labels collected as its batches go by (predicted on the
+        default device, batch by batch, under a strategy of several replicas).
+        A file that cannot be read is an error naming it.
+
         The model is expected to output probabilities (a softmax head); logits
         are turned into probabilities with a softmax.
 
         Args:
             model: A classifier taking raw-pixel batches of ``data``'s images.
-            data: The labelled examples.
+            data: The labelled examples: a ``LabeledImages``, a source, an
+                ``(images, labels)`` pair of arrays or a ``tf.data.Dataset``
+                of ``(image, label)`` (its classes: the model's outputs).
             batch_size: Examples per batch, rounded up to a multiple of the
                 strategy's replicas.
 
         Returns:
-            The report over all ``len(data)`` examples.
+            The report over all examples of ``data``.
 
         Raises:
             ConfigError: ``batch_size`` below 1.
             DataError: The model gave another number of outputs than examples,
-                or (see ``make_pipeline``) too few examples for the replicas.
+                or (see ``make_pipeline``) too few examples for the replicas;
+                data of a kind no source is made of.
+            DataFileError: A file of ``data`` cannot be read (named).
 
         Example:
             >>> import keras, numpy as np
+            >>> from transferlab.data import LabeledImages
             >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
             ...                           keras.layers.Dense(2, activation="softmax")])
             >>> data = LabeledImages(np.zeros((5, 2, 2), "uint8"), np.array([0, 1, 0, 1, 0]), ("a", "b"))
@@ -133,27 +152,61 @@ class ClassificationReport:
             >>> report.probabilities.shape, len(report.labels)
             ((5, 2), 5)
         """
+        import tensorflow as tf
+
         from transferlab.data.pipeline import make_pipeline
+        from transferlab.data.read_errors import naming_bad_files
+        from transferlab.data.source import IndexedSource, as_source
 
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ConfigError(
                 describe("`batch_size` must be an integer >= 1", received=f"batch_size={batch_size!r}")
             )
+        outputs_per_example = model.output_shape[-1]
+        source = as_source(
+            data,
+            name="data",
+            num_classes=outputs_per_example if isinstance(outputs_per_example, int) else None,
+        )
         replicas = int(getattr(model.distribute_strategy, "num_replicas_in_sync", 1))
         batch = int(batch_size) + (-int(batch_size)) % replicas
-        pipeline = make_pipeline(data, batch_size=batch, num_replicas=replicas, evaluation=True)
-        outputs = np.asarray(model.predict(pipeline, verbose=0), dtype=np.float64)
-        if len(outputs) != len(data):
+        pipeline = make_pipeline(source, batch_size=batch, num_replicas=replicas, evaluation=True)
+        with naming_bad_files(source):
+            if isinstance(source, IndexedSource):
+                labels = source.labels
+                outputs = np.asarray(model.predict(pipeline, verbose=0), dtype=np.float64)
+            else:  # a stream: its labels come with its batches, read once
+                parts, label_parts = [], []
+                for x, y in pipeline:
+                    out = model.predict_on_batch(x) if replicas == 1 else model(x, training=False)
+                    parts.append(np.asarray(tf.convert_to_tensor(out), dtype=np.float64))
+                    label_parts.append(np.asarray(y, dtype=np.int64))
+                labels = np.concatenate(label_parts) if label_parts else np.zeros(0, np.int64)
+                outputs = np.concatenate(parts) if parts else np.zeros((0, source.num_classes))
+        if len(outputs) != len(labels):
             raise DataError(
                 describe(
                     "The model gave another number of predictions than there are examples",
-                    received=f"{len(outputs)} predictions for {len(data)} examples",
+                    received=f"{len(outputs)} predictions for {len(labels)} examples",
                 )
             )
         if outputs.size and (outputs.min() < 0 or not np.allclose(outputs.sum(1), 1, atol=1e-3)):
             shifted = np.exp(outputs - outputs.max(1, keepdims=True))
             outputs = shifted / shifted.sum(1, keepdims=True)
-        return cls.from_probabilities(outputs, data.labels, data.class_names)
+        return cls.from_probabilities(outputs, labels, source.class_names)
+
+    def subset(self, indices: npt.ArrayLike) -> ClassificationReport:
+        """The report over the examples ``indices`` only, in that order (e.g. the top losses).
+
+        Example:
+            >>> report = ClassificationReport.from_probabilities(
+            ...     np.eye(3)[[0, 1, 2, 1]], np.array([0, 1, 2, 2]), ("a", "b", "c"))
+            >>> part = report.subset(report.top_losses(1))
+            >>> part.labels.tolist(), part.predictions.tolist()
+            ([2], [1])
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        return ClassificationReport(self.class_names, self.labels[idx], self.probabilities[idx])
 
     @property
     def predictions(self) -> _Int64Array:

@@ -8,18 +8,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from transferlab.data.labeled_images import LabeledImages
 from transferlab.errors import ConfigError, DataError, describe
 from transferlab.serving.predictions import Predictions
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+    import tensorflow as tf
+
+    from transferlab.data.source import ImageSource
 
 __all__ = ["predict"]
 
 
 def predict(
     model: keras.Model,
-    images: npt.ArrayLike,
+    images: npt.ArrayLike | LabeledImages | ImageSource | tf.data.Dataset,
     *,
     batch_size: int = 256,
     class_names: Sequence[str] | None = None,
@@ -32,11 +36,22 @@ def predict(
     of 1 is added or dropped, and grayscale is repeated to 3 channels for an RGB
     input. A model that outputs logits gets a softmax.
 
+    Data that does not fit in memory is read batch by batch, never whole:
+    pass a source (an :class:`~transferlab.data.ImageFolderSource`,
+    :class:`~transferlab.data.TFRecordSource`, any
+    :class:`~transferlab.data.source.ImageSource`), a ``LabeledImages`` or a
+    ``tf.data.Dataset`` of ``(image, label)`` pairs (map bare images to
+    ``(image, 0)``). Every example is predicted once, in the source's order
+    (through ``make_pipeline(..., evaluation=True)``: raw pixels, a declared
+    pixel range scaled to [0, 255]); labels are not used. A file that cannot
+    be read is an error naming it.
+
     Args:
         model: A Keras model taking images ``(N, H, W[, C])``, e.g. from
             :func:`~transferlab.serving.load_trained_model`.
         images: ``(N, H, W)`` or ``(N, H, W, C)`` pixels in [0, 255], e.g.
-            from :func:`~transferlab.serving.read_images`.
+            from :func:`~transferlab.serving.read_images`; or a source, a
+            ``LabeledImages`` or a ``tf.data.Dataset`` (read in batches).
         batch_size: Images per forward pass.
         class_names: One name per class; ``None``: ``"0"``, ``"1"``, ...
 
@@ -47,6 +62,7 @@ def predict(
         ConfigError: For a bad ``batch_size`` or ``class_names``, or a model
             with more than one input.
         DataError: For images of the wrong rank, size, channels or range.
+        DataFileError: A file of a source cannot be read (named).
 
     Example:
         >>> import numpy as np
@@ -55,6 +71,10 @@ def predict(
         >>> p = predict(model, np.zeros((5, 28, 28), "uint8"), class_names=["a", "b", "c"])
         >>> p.probabilities.shape, len(p.labels)
         ((5, 3), 5)
+        >>> from transferlab.data import LabeledImages
+        >>> data = LabeledImages(np.zeros((3, 28, 28), "uint8"), np.array([0, 1, 2]), ("a", "b", "c"))
+        >>> len(predict(model, data, batch_size=2))
+        3
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(
@@ -67,24 +87,64 @@ def predict(
                 received=f"{len(model.inputs)} inputs",
             )
         )
-    batch = _fit_to_model(np.asarray(images), tuple(model.input_shape[1:]), model.inputs[0].dtype)
+    shape, dtype = tuple(model.input_shape[1:]), model.inputs[0].dtype
     num_classes = int(model.output_shape[-1])
     if class_names is not None and len(class_names) != num_classes:
         Predictions.from_probabilities(np.zeros((0, num_classes)), list(class_names))
-    outputs = [
-        np.asarray(model.predict_on_batch(batch[start : start + int(batch_size)]), dtype=np.float32)
-        for start in range(0, len(batch), int(batch_size))
-    ]
+    if _is_data_set(images):
+        outputs = _predict_source(model, images, int(batch_size), num_classes, shape, dtype)
+    else:
+        batch = _fit_to_model(np.asarray(images), shape, dtype)
+        outputs = [
+            np.asarray(model.predict_on_batch(batch[start : start + int(batch_size)]), dtype=np.float32)
+            for start in range(0, len(batch), int(batch_size))
+        ]
     probs = np.concatenate(outputs) if outputs else np.zeros((0, num_classes), np.float32)
-    probs = probs.reshape(len(batch), num_classes)
+    probs = probs.reshape(-1, num_classes)
     if probs.size and (probs.min() < 0 or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)):
         shifted = np.exp(probs - probs.max(axis=1, keepdims=True))
         probs = shifted / shifted.sum(axis=1, keepdims=True)
     return Predictions.from_probabilities(probs, class_names)
 
 
+def _is_data_set(images: object) -> bool:
+    """Whether ``images`` is read as a source (in batches) rather than as one array."""
+    import tensorflow as tf
+
+    from transferlab.data.source import ImageSource
+
+    return isinstance(images, (LabeledImages, ImageSource, tf.data.Dataset))
+
+
+def _predict_source(
+    model: keras.Model,
+    data: object,
+    batch_size: int,
+    num_classes: int,
+    shape: tuple[int | None, ...],
+    dtype: npt.DTypeLike,
+) -> list[npt.NDArray[np.float32]]:
+    """The model's outputs on every example of ``data``, read batch by batch."""
+    from transferlab.data.pipeline import make_pipeline
+    from transferlab.data.read_errors import naming_bad_files
+    from transferlab.data.source import as_source
+
+    source = as_source(data, name="images", num_classes=max(num_classes, 2))
+    fix = "read them at the model's size, e.g. ImageFolderSource(folder, image_size={size}) (data.image_size)"
+    outputs = []
+    with naming_bad_files(source):
+        for x, _ in make_pipeline(source, batch_size=batch_size, evaluation=True):
+            batch = _fit_to_model(np.asarray(x), shape, dtype, size_fix=fix)
+            outputs.append(np.asarray(model.predict_on_batch(batch), dtype=np.float32))
+    return outputs
+
+
 def _fit_to_model(
-    images: npt.NDArray[np.generic[object]], shape: tuple[int | None, ...], dtype: npt.DTypeLike
+    images: npt.NDArray[np.generic[object]],
+    shape: tuple[int | None, ...],
+    dtype: npt.DTypeLike,
+    *,
+    size_fix: str = "resize them, e.g. read_images(paths, size={size})",
 ) -> npt.NDArray[np.generic[object]]:
     """Checks the images and fits their layout and dtype to the model's input."""
     wanted = "x".join("?" if d is None else str(d) for d in shape)
@@ -114,7 +174,7 @@ def _fit_to_model(
             describe(
                 "The images' size differs from the model's input size",
                 received=f"images {images.shape[1]}x{images.shape[2]}, model input {wanted}",
-                fix=f"resize them, e.g. read_images(paths, size=({height}, {width}))",
+                fix=size_fix.format(size=f"({height}, {width})"),
             )
         )
     channels = shape[2] if len(shape) == 3 else 1

@@ -1,0 +1,56 @@
+"""DataConfig: the folder options (image_size, color_mode, resize, test_path) and load_dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tiny_folders import write_split_folders
+
+from transferlab.config import DataConfig, RunConfig
+from transferlab.data.image_folder_source import ImageFolderSource
+from transferlab.errors import ConfigError
+
+
+def test_a_folder_config_loads_sources_read_as_it_says(tmp_path: Path) -> None:
+    root = write_split_folders(tmp_path / "f", [2, 3], [1, 1], size=(6, 6))
+    config = RunConfig.from_toml(
+        f'[data]\ndataset = "folder"\npath = "{root}"\nimage_size = [4, 5]\ncolor_mode = "rgb"\nresize = "pad"\n'
+    )
+    splits = config.data.load_dataset()
+    assert isinstance(splits.train, ImageFolderSource) and isinstance(splits.test, ImageFolderSource)
+    assert splits.train.element_shape == splits.test.element_shape == (4, 5, 3)
+    assert splits.train.resize == "pad" and splits.test.color_mode == "rgb"
+    alone = DataConfig(
+        dataset="folder", path=str(root / "train"), test_path=str(root / "test")
+    ).load_dataset()
+    assert alone.train.labels.tolist() == splits.train.labels.tolist() and alone.train.element_shape == (
+        6,
+        6,
+        1,
+    )
+
+
+@pytest.mark.parametrize("size", [(224,), (224, 224, 3), (0, 224), (-1, 5)])
+def test_image_size_is_two_positive_sizes_or_empty(size: tuple[int, ...]) -> None:
+    pattern = (
+        r"`data.image_size` must be two positive sizes, height and width, or empty\. "
+        rf"Received: data.image_size=\[{', '.join(map(str, size))}\]\. Fix: pass e.g. image_size = \[224, 224\]"
+    )
+    with pytest.raises(ConfigError, match=pattern):
+        DataConfig(image_size=size)
+    assert DataConfig(image_size=()).image_size == () and DataConfig(image_size=(2, 3)).image_size == (2, 3)
+
+
+@pytest.mark.parametrize(("key", "value"), [("dataset", "cifar"), ("color_mode", "cmyk"), ("resize", "crop")])
+def test_choices(key: str, value: str) -> None:
+    with pytest.raises(
+        ConfigError, match=rf"Bad value for config key `data.{key}`\. Received: data.{key}='{value}'"
+    ):
+        DataConfig.from_mapping({key: value})
+
+
+def test_pad_without_a_size_is_refused_when_the_folder_is_read(tmp_path: Path) -> None:
+    root = write_split_folders(tmp_path / "f", [1, 1], [1, 1])
+    with pytest.raises(ConfigError, match=r"`resize='pad'` needs an `image_size`"):
+        DataConfig(dataset="folder", path=str(root), resize="pad").load_dataset()
