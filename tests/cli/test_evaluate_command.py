@@ -139,3 +139,42 @@ def test_plots_without_matplotlib(model_file, mnist_dir, monkeypatch, capsys):
     args = ["evaluate", str(model_file), "--path", str(mnist_dir), "--classes", "5", "6", "7", "--plots"]
     assert main(args) == 2
     assert "Plots need matplotlib, which is not installed" in _one_line_error(capsys)
+
+
+def test_a_folder_data_set_is_read_in_batches_with_the_runs_settings(model_file, tmp_path, capsys):
+    import shutil
+
+    from tiny_folders import write_split_folders
+
+    from transferlab.config import RunConfig
+    from transferlab.config.data_config import DataConfig
+    from transferlab.data.image_folder import load_image_folder
+    from transferlab.evaluation import ClassificationReport
+    from transferlab.serving import load_trained_model
+
+    root = write_split_folders(tmp_path / "pets", [2, 2, 2, 2], [3, 4, 2, 5], size=(14, 14))
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_file, run / "model.keras")
+    settings = DataConfig(dataset="folder", path=str(root), image_size=(28, 28), classes=(3, 1, 0))
+    RunConfig(data=settings).save(run / "config.toml")
+    assert main(["evaluate", str(run), "--plots"]) == 0
+    record = json.loads((run / "evaluation.json").read_text())
+    assert record["dataset"] == "folder" and record["classes"] == ["c3", "c1", "c0"]
+    from transferlab.data.select_classes import select_classes
+
+    test = select_classes(load_image_folder(root / "test", image_size=(28, 28)), [3, 1, 0])
+    reference = ClassificationReport.evaluate(load_trained_model(model_file), test)
+    assert (
+        record["examples"] == 5 + 4 + 3 and record["confusion_matrix"] == reference.confusion_matrix.tolist()
+    )
+    assert record["accuracy"] == pytest.approx(reference.accuracy)
+    assert (run / "top_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    # without the run's image_size the folder's 14x14 images do not fit the model: said so
+    (run / "config.toml").unlink()
+    assert (
+        main(["evaluate", str(run), "--dataset", "folder", "--path", str(root), "--classes", "0", "1", "2"])
+        == 2
+    )
+    assert "image_size=(28, 28)" in _one_line_error(capsys)

@@ -111,3 +111,33 @@ def test_ctrl_c_prints_one_line_and_exits_130(mnist_dir, tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert err.splitlines()[-1] == INTERRUPTED == "transferlab: interrupted; resume with the same command"
+
+
+@pytest.mark.parametrize("kind", ["folder", "tfrecord"])
+def test_train_on_a_folder_or_its_tfrecords_reads_them_as_sources(tmp_path, kind, capsys):
+    from tiny_folders import write_split_folders
+
+    root = write_split_folders(tmp_path / "pets", [10, 9, 11], [4, 3, 5])
+    if kind == "tfrecord":
+        assert (
+            main(["data", "--dataset", "folder", "--path", str(root), "--to-tfrecords", str(tmp_path / "tf")])
+            == 0
+        )
+        root = tmp_path / "tf"
+    argv = [
+        "train", "--dataset", kind, "--path", str(root), "--classes", "2", "0", "--validation", "0.25",
+        "--width", "0.125", "--kind", "feature_extraction", "--epochs", "1", "--batch-size", "8",
+        "--run-dir", str(tmp_path / "runs"), "--quiet",
+    ]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 0
+    run_dir = Path(capsys.readouterr().out.rsplit("run folder: ", 1)[1].strip())
+    record = json.loads((run_dir / "config.json").read_text())
+    # classes 2 and 0 relabelled over the source (nothing loaded): 21 examples, 5 of them held out
+    assert record["train"]["source"] == "RelabeledSource" and record["train"]["examples"] == 16
+    assert record["train"]["classes"] == ["c2", "c0"] and record["train"]["image_shape"] == [8, 8, 1]
+    assert record["validation"]["examples"] == 5
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["examples"] == 5 + 4 and list(evaluation["per_class"]) == ["c2", "c0"]
+    assert RunConfig.load(run_dir / "config.toml").data.dataset == kind
+    assert (run_dir / "top_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from transferlab.config.run_config import RunConfig
 
@@ -25,11 +25,15 @@ def flag_name(key: str) -> str:
     return "--" + key.partition(".")[2].replace("_", "-")
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, *, keys: Collection[str] | None = None) -> None:
     """Adds one flag per config key, grouped by section, each with its documentation and default.
 
     The flag is the key's name with dashes (``strategy.learning_rate`` is
     ``--learning-rate``); ``--strategy`` is a documented alias of ``--kind``.
+
+    Args:
+        parser: The command's parser.
+        keys: Only these config keys (``"data.path"``, ...); ``None``: all.
 
     Example:
         >>> parser = argparse.ArgumentParser()
@@ -41,10 +45,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """
     defaults = RunConfig()
     for section in ("data", "model", "strategy", "training"):
-        group = parser.add_argument_group(f"[{section}] (override the config file)")
         section_config = getattr(defaults, section)
+        fields = [
+            f for f in dataclasses.fields(section_config) if keys is None or f"{section}.{f.name}" in keys
+        ]
+        if not fields:
+            continue
+        group = parser.add_argument_group(f"[{section}] (override the config file)")
         hints = typing.get_type_hints(type(section_config))
-        for field in dataclasses.fields(section_config):
+        for field in fields:
             tp = hints[field.name]
             default = getattr(section_config, field.name)
             key = f"{section}.{field.name}"

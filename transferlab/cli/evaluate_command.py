@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from transferlab.data.load_dataset import DATASETS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transferlab.config import DataConfig
 
 __all__ = ["register"]
 
@@ -21,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--dataset",
-        choices=("mnist", "idx", "folder"),
-        help="data set (default: the run's data.dataset, else mnist)",
+        choices=DATASETS,
+        help="data set (default: the run's data.dataset, else mnist); a folder or TFRecords are read "
+        "in batches, with the run's data.image_size and data.color_mode",
     )
     parser.add_argument(
         "--path", metavar="DIR", help="folder holding the data (default: the run's data.path)"
@@ -56,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     """Evaluates, prints the report, and writes ``evaluation.json`` (and plots)."""
     from transferlab._atomic import atomic_write_json
-    from transferlab.data.load_dataset import load_dataset
+    from transferlab.data.read_examples import read_examples
     from transferlab.data.select_classes import select_classes
     from transferlab.errors import ConfigError, describe
     from transferlab.evaluation import ClassificationReport
@@ -64,14 +72,15 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.model)
     out_dir = _output_folder(source)
-    dataset, path, classes = _data_settings(source, args)
+    settings = _data_settings(source, args)
     if args.plots:
         from transferlab.evaluation.figure import new_figure
 
         new_figure()  # fails now, with the install hint, if matplotlib is missing
     model = load_trained_model(source)
-    splits = load_dataset(dataset, path, download=not args.no_download)
+    splits = settings.load_dataset(download=not args.no_download)
     data = splits.test if args.split == "test" else splits.train
+    classes = _classes(args) if args.classes is not None else list(settings.classes)
     if classes:
         data = select_classes(data, classes)
     num_outputs = int(model.output_shape[-1])
@@ -85,13 +94,13 @@ def run(args: argparse.Namespace) -> int:
                 f"in its label order (e.g. --classes {' '.join(data.class_names[:num_outputs])})",
             )
         )
-    predictions = predict(model, data.images, batch_size=args.batch_size)
+    predictions = predict(model, data, batch_size=args.batch_size)
     report = ClassificationReport.from_probabilities(predictions.probabilities, data.labels, data.class_names)
     print(report.to_text())
     record = {
         "model": str(source),
-        "dataset": dataset,
-        "path": path,
+        "dataset": settings.dataset,
+        "path": settings.path or None,
         "split": args.split,
         "classes": list(data.class_names),
         **report.to_dict(),
@@ -101,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         from transferlab.evaluation import plot_confusion_matrix, plot_top_losses
 
         plot_confusion_matrix(report, out_dir / "confusion_matrix.png", title=str(source))
-        plot_top_losses(report, data.images, out_dir / "top_losses.png", title=str(source))
+        top = report.top_losses()  # only the images shown are read
+        plot_top_losses(
+            report.subset(top), read_examples(data, top), out_dir / "top_losses.png", title=str(source)
+        )
         written += [out_dir / "confusion_matrix.png", out_dir / "top_losses.png"]
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
@@ -114,22 +126,18 @@ def _output_folder(source: Path) -> Path:
     return source.parent
 
 
-def _data_settings(source: Path, args: argparse.Namespace) -> tuple[str, str | None, list[int | str]]:
-    """Data set, path and classes: the flags, else the run's ``config.toml``, else defaults."""
-    dataset: str = "mnist"
-    path: str | None = None
-    classes: list[int | str] = []
-    config_file = _output_folder(source) / "config.toml"
-    if config_file.is_file():
-        from transferlab.config import RunConfig
+def _data_settings(source: Path, args: argparse.Namespace) -> DataConfig:
+    """The ``[data]`` settings: the run's ``config.toml`` (else the defaults), with the flags applied."""
+    from transferlab.config import DataConfig, RunConfig
 
-        data = RunConfig.load(config_file).data
-        dataset, path = data.dataset, data.path or None
-        classes = list(data.classes)
-    if args.dataset is not None:
-        dataset = args.dataset
-    if args.path is not None:
-        path = args.path
-    if args.classes is not None:
-        classes = [int(c) if c.lstrip("-").isdigit() else c for c in args.classes]
-    return dataset, path, classes
+    config_file = _output_folder(source) / "config.toml"
+    data = RunConfig.load(config_file).data if config_file.is_file() else DataConfig()
+    overrides = {
+        key: value for key, value in (("dataset", args.dataset), ("path", args.path)) if value is not None
+    }
+    return dataclasses.replace(data, **overrides)
+
+
+def _classes(args: argparse.Namespace) -> list[int | str]:
+    """``--classes``: label indices, or class names."""
+    return [int(c) if c.lstrip("-").isdigit() else c for c in args.classes]

@@ -21,12 +21,13 @@ from transferlab.backbones.classifier import Classifier, build_classifier
 from transferlab.config.run_config import RunConfig
 from transferlab.config.strategy_config import StrategyConfig
 from transferlab.data.augmentation import make_augmentation
-from transferlab.data.labeled_images import LabeledImages
+from transferlab.data.read_examples import read_examples
 from transferlab.data.select_classes import select_classes
+from transferlab.data.source import as_source
 from transferlab.data.task_checks import check_task
 from transferlab.evaluation.classification_report import ClassificationReport
 from transferlab.experiments.experiment_result import ExperimentResult
-from transferlab.experiments.prepare_data import limit_examples, prepare_data
+from transferlab.experiments.prepare_data import Split, limit_examples, prepare_data
 from transferlab.experiments.strategy_from_config import strategy_from_config
 from transferlab.training.trainer import Trainer
 
@@ -56,6 +57,11 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
 
     With ``data.labels_per_class`` set there is no validation split: a few-shot
     run has only its few labels, and the test split measures the result.
+
+    An image folder or TFRecords (``data.dataset = "folder"`` or
+    ``"tfrecord"``) are never loaded into memory: training, the test
+    evaluation and the plots read them batch by batch (the top-losses plot
+    reads its few images alone).
 
     Args:
         config: The run's config.
@@ -90,7 +96,7 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     return ExperimentResult(config, report, run_dir, train_seconds, train_result)
 
 
-def source_weights(config: RunConfig, train: LabeledImages, verbose: int | str = 0) -> str | None:
+def source_weights(config: RunConfig, train: Split, verbose: int | str = 0) -> str | None:
     """The weights a run starts from: ``model.weights``, or the backbone pretrained on
     ``model.pretrain_classes`` of ``train`` (trained once, then reused)."""
     if config.model.pretrain_classes:
@@ -98,9 +104,9 @@ def source_weights(config: RunConfig, train: LabeledImages, verbose: int | str =
     return config.model.weights or None
 
 
-def builder_for(config: RunConfig, data: LabeledImages, weights: str | None) -> ClassifierBuilder:
-    """The classifier builder (for ``data``'s classes) the Trainer calls inside its scope."""
-    input_shape = data.image_shape if len(data.image_shape) == 3 else (*data.image_shape, 1)
+def builder_for(config: RunConfig, data: Split, weights: str | None) -> ClassifierBuilder:
+    """The classifier builder (for ``data``'s classes and image shape) the Trainer calls inside its scope."""
+    input_shape = as_source(data).element_shape
 
     def build(precision: str = "float32") -> Classifier:
         build_it = functools.partial(
@@ -140,7 +146,7 @@ def _pretrain_run_name(config: RunConfig) -> str:
     return f"{config.model.backbone}-pretrain-{digest[:8]}"
 
 
-def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Path:
+def _pretrain(config: RunConfig, train: Split, verbose: int | str) -> Path:
     """Trains the backbone from scratch on the source classes; returns its saved weights.
 
     The pretraining run is named after everything it depends on, and its backbone is
@@ -181,7 +187,7 @@ def _pretrain(config: RunConfig, train: LabeledImages, verbose: int | str) -> Pa
 
 
 def _plots(
-    report: ClassificationReport, test: LabeledImages, rows: Sequence[Mapping[str, object]], run_dir: Path
+    report: ClassificationReport, test: Split, rows: Sequence[Mapping[str, object]], run_dir: Path
 ) -> None:
     try:
         import matplotlib  # noqa: F401
@@ -191,6 +197,7 @@ def _plots(
     from transferlab.evaluation import plot_confusion_matrix, plot_top_losses, plot_training_curves
 
     plot_confusion_matrix(report, run_dir / "confusion_matrix.png")
-    plot_top_losses(report, test.images, run_dir / "top_losses.png")
+    top = report.top_losses()  # only the images shown are read
+    plot_top_losses(report.subset(top), read_examples(test, top), run_dir / "top_losses.png")
     if rows:
         plot_training_curves(rows, run_dir / "training_curves.png")
