@@ -17,7 +17,13 @@ read with ``os.wait4``'s ``ru_maxrss``), in short mode with ``--short``:
 - ``feature_cache.py``: 10 epochs of frozen-backbone training with and without
   feature caching, and bfloat16 against float32 (speed and accuracy);
 - ``backup_cost.py``: the step time with an exact-resume backup every 50 steps
-  against backups at epoch ends only.
+  against backups at epoch ends only;
+- ``streaming.py``: a generated folder of 224x224 JPEGs read by
+  ``ImageFolderSource`` + ``make_pipeline``: peak RSS and first batches of
+  epochs 1 and 2 against the folder's size, img/s beside
+  ``keras.utils.image_dataset_from_directory``, and frozen VGG16 at 224 with the
+  disk feature cache (peak RSS beside the in-memory path's, extraction epoch vs
+  head epochs).
 
 A float32 matmul is also timed here, before and after, as an indicator of the
 load on the (shared) machine. Every ratio is printed beside the baseline it
@@ -229,6 +235,7 @@ def summarize(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             bc["peak_rss_mb"],
         )
     )
+    rows.extend(_streaming_rows(runs["streaming"]))
     sc = runs["scaling"]
     res = sc["result"]
     by_size = [r for r in res["rows"] if r["axis"] == "input size"]
@@ -259,6 +266,67 @@ def summarize(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 r["peak_rss_mb"],
             )
         )
+    return rows
+
+
+def _streaming_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
+    res, rss = run["result"], run["peak_rss_mb"]
+    rows: list[dict[str, Any]] = []
+    first, last = res["rss"]["rows"][0], res["rss"]["rows"][-1]
+    rows.append(
+        _row(
+            f"folder pipeline peak RSS MB (own process): {last['files']} vs {first['files']} JPEGs",
+            f"{last['peak_rss_mb']:.0f}",
+            f"{first['peak_rss_mb']:.0f}",
+            f"{res['rss']['ratio']:.3f}x",
+            "<= 1.15x",
+            None,
+        )
+    )
+    rows.append(
+        _row(
+            f"first batch of epoch 2 at {last['files']} JPEGs: repeating pipeline vs "
+            "a fresh pipeline at epoch 1 (resume)",
+            f"{last['first_batch_epoch2_repeat_s']:.3f} s",
+            f"{last['first_batch_epoch2_fresh_pipeline_s']:.3f} s",
+            "-",
+            "< 1 s",
+            None,
+        )
+    )
+    tp = res["throughput"]
+    rows.append(
+        _row(
+            f"img/s on {tp['files']} JPEGs: ImageFolderSource + make_pipeline vs image_dataset_from_directory",
+            f"{tp['library_images_per_s']:.0f}",
+            f"{tp['keras_images_per_s']:.0f}",
+            f"{tp['ratio']:.2f}x",
+            ">= 1.0x",
+            tp["peak_rss_mb"],
+        )
+    )
+    v, m = res["vgg"]["trainer"], res["vgg"]["in_memory"]
+    rows.append(
+        _row(
+            f"frozen VGG16@224 on {v['images']} streamed JPEGs, disk feature cache: peak RSS MB vs "
+            "the in-memory path up to its first batch (no model)",
+            f"{v['peak_rss_mb']:.0f}",
+            f"{m['peak_rss_mb']:.0f}",
+            f"{v['peak_rss_mb'] / m['peak_rss_mb']:.2f}x",
+            "< 1x",
+            rss,
+        )
+    )
+    rows.append(
+        _row(
+            "same: feature-computing first epoch vs head-only later epochs (median)",
+            f"{v['first_epoch_with_extraction_s']:.1f} s",
+            f"{v['later_epoch_median_s']:.2f} s",
+            f"{v['first_vs_later_ratio']:.0f}x",
+            "-",
+            rss,
+        )
+    )
     return rows
 
 
@@ -313,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_throughput": ["pipeline_throughput.py", *short],
         "feature_cache": ["feature_cache.py", *(short or ["--full"])],
         "backup_cost": ["backup_cost.py", *([] if short else ["--full"])],
+        "streaming": ["streaming.py", *(short or ["--full"])],
     }
     matmul_start = matmul_gflops()
     runs = {name: run_benchmark(name, cmd, logs) for name, cmd in plan.items()}
