@@ -102,3 +102,10 @@ def test_a_stream_is_refused() -> None:
     stream = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2, 2), "uint8"), np.array([0, 1, 0, 1])))
     with pytest.raises(DataError, match=r"`data` must have its labels known up front"):
         train_val_split(stream, 0.5, seed=0)  # type: ignore[type-var]
+
+
+def test_a_split_of_a_folder_feeds_several_pipelines(tmp_path: Path) -> None:
+    # the Trainer builds more than one pipeline from a source (its length, then its batches)
+    train, val = train_val_split(ImageFolderSource(write_class_folder(tmp_path / "f", [4, 4])), 0.5, seed=0)
+    for _ in range(2):
+        assert sum(len(y) for _, y in make_pipeline(val, batch_size=3, evaluation=True)) == 4
