@@ -40,7 +40,7 @@ def test_validation_early_stopping_and_the_saved_config(mnist_dir, tmp_path, cap
     assert RunConfig.load(run_dir / "config.toml") == effective
     # 20 % of the 10 labels of each class validate: 2 per class, 8 per class train
     record = json.loads((run_dir / "config.json").read_text())
-    assert record["train"]["examples"] == 40 and record["validation"] == {"examples": 10}
+    assert record["train"]["examples"] == 40 and record["validation"]["examples"] == 10
     with open(run_dir / "metrics.csv", newline="") as file:
         header = next(csv.reader(file))
     assert {"val_loss", "val_accuracy"} <= set(header)

@@ -51,5 +51,7 @@ def test_disjoint_source_and_target_pass() -> None:
 
 
 def test_not_labeled_images_is_refused() -> None:
-    with pytest.raises(DataError, match=r"`train` must be a transferlab LabeledImages or an indexed source.*list"):
+    with pytest.raises(
+        DataError, match=r"`train` must be a transferlab LabeledImages or an indexed source.*list"
+    ):
         check_task([1, 2])  # type: ignore[arg-type]

@@ -106,6 +106,6 @@ def test_a_stream_is_refused() -> None:
 
 def test_a_split_of_a_folder_feeds_several_pipelines(tmp_path: Path) -> None:
     # the Trainer builds more than one pipeline from a source (its length, then its batches)
-    train, val = train_val_split(ImageFolderSource(write_class_folder(tmp_path / "f", [4, 4])), 0.5, seed=0)
+    _, val = train_val_split(ImageFolderSource(write_class_folder(tmp_path / "f", [4, 4])), 0.5, seed=0)
     for _ in range(2):
         assert sum(len(y) for _, y in make_pipeline(val, batch_size=3, evaluation=True)) == 4

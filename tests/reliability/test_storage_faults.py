@@ -40,7 +40,7 @@ SITES = {
     "model.keras": lambda p: p.name == "model.keras",
     "summary.md": lambda p: p.name == "summary.md",
     "backup": lambda p: p.name == "state.npz",
-    "feature-cache": lambda p: p.suffix == ".npz" and p.parent.name == "feature_cache",
+    "feature-cache": lambda p: p.suffix == ".npy" and p.parent.parent.name == "feature_cache",
 }
 
 

@@ -118,7 +118,9 @@ def test_bad_model_and_data_are_refused(tmp_path: Path) -> None:
             batch_size=16,
             run_dir=tmp_path,
         ).fit(data)
-    with pytest.raises(DataError, match=r"`train` is not a kind of data transferlab reads.*ndarray.*Accepted:"):
+    with pytest.raises(
+        DataError, match=r"`train` is not a kind of data transferlab reads.*ndarray.*Accepted:"
+    ):
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1), run_dir=tmp_path).fit(data.images)
     with pytest.raises(ConfigError, match="`evaluate` needs a trained model"):
         Trainer(resume_tiny.build, strategy=FeatureExtraction(1)).evaluate(data)

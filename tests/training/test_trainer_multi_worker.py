@@ -364,3 +364,59 @@ def test_transferlab_launch_runs_a_script_as_n_workers(
     assert capsys.readouterr().err.startswith(
         "transferlab launch: error: the local job ran past its timeout of 1 s"
     )
+
+
+@pytest.mark.multiworker
+def test_two_workers_on_a_folder_each_read_half_the_files_and_equal_one_device(tmp_path: Path) -> None:
+    sys.path.insert(0, str(HERE.parent / "helpers"))
+    from tiny_folders import write_class_folder
+
+    from transferlab.data import ImageFolderSource
+
+    folder = write_class_folder(tmp_path / "images", [16, 16, 16], size=(12, 12))
+    out = tmp_path / "mw"
+    result = launch_local(
+        WORKER,
+        [str(out), "--per-worker-dirs", "--folder", str(folder)],
+        num_workers=2,
+        timeout=240,
+        env=ENV,
+        stream=None,
+    )
+    assert result.ok, result.tails
+    w0, info0 = _result(out, 0)
+    w1, info1 = _result(out, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(w0, w1))
+    # Two phases of one epoch each, one fit per phase. Within each fit a worker reads its
+    # half of every global batch: 24 of the 48 files, the other worker the other 24. Before
+    # each fit Keras iterates the distributed dataset once and drops that iterator, which
+    # reads ahead at most prefetch (2) + parallel_calls (the CPU count) batches of 4.
+    ahead = (2 + (os.cpu_count() or 1)) * 4
+    segments = []
+    for info in (info0, info1):
+        reads, ends = info["read_indices"].tolist(), info["fit_ends"].tolist()
+        assert len(ends) == 2 and int(info["reads"]) == len(reads) == ends[-1]
+        segments.append([reads[a:b] for a, b in zip([0, *ends[:-1]], ends)])
+    for fit in range(2):
+        first, second = (set(segments[w][fit]) for w in (0, 1))
+        assert len(first) == len(second) == 24 and not first & second and first | second == set(range(48))
+        assert all(24 <= len(segments[w][fit]) <= 24 + ahead for w in (0, 1))
+    one = Trainer(
+        resume_tiny.build,
+        strategy=FineTune(epochs=1, top=1, warmup_epochs=1, learning_rate=1e-2),
+        distribution="one_device",
+        run_dir=tmp_path / "one",
+        run_name="r",
+        batch_size=8,
+        verbose=0,
+        deterministic=True,
+        backup_every=2,
+        feature_cache="off",
+    )
+    source = ImageFolderSource(folder, image_size=(12, 12), color_mode="grayscale")
+    reference = [v.numpy() for v in one.fit(source).model.variables]
+    assert len(reference) == len(w0)
+    for a, b in zip(w0, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    decisions = json.loads((out / "w0" / "r" / "decisions.json").read_text())
+    assert decisions["input"].startswith("per worker")

@@ -116,6 +116,41 @@ def test_sigkill_in_a_feature_cached_phase_after_a_trainable_one(tmp_path: Path)
     assert_same_weights(run, ref)
 
 
+def _mixed_folder(root: Path) -> Path:
+    """48 images of 3 classes: PNG and JPEG, gray, RGB and RGBA, of several sizes."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    for i in range(48):
+        label, channels = i % 3, (1, 3, 4)[i % 3 if i % 2 else (i // 2) % 3]
+        size = ((12, 12), (10, 15), (17, 9))[(i // 3) % 3]
+        pixels = rng.integers(0, 150, (*size, channels), dtype=np.uint8)
+        pixels[label * 3 : label * 3 + 2] = 255
+        folder = root / f"class{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if channels != 4 and i % 4 == 1:
+            (folder / f"{i:02d}.jpg").write_bytes(tf.io.encode_jpeg(pixels, quality=95).numpy())
+        else:
+            (folder / f"{i:02d}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    return root
+
+
+@pytest.mark.parametrize(("scenario", "kill_at"), [("finetune", 9), ("cached", STEPS + 3)])
+def test_sigkill_mid_epoch_on_a_lazily_read_folder_resumes_bit_identical(
+    tmp_path: Path, scenario: str, kill_at: int
+) -> None:
+    folder = str(_mixed_folder(tmp_path / "images"))
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    ref.mkdir(), run.mkdir()
+    ok(ref, scenario=scenario, folder=folder)
+    killed(run, scenario=scenario, folder=folder, kill_at=kill_at)
+    ok(run, scenario=scenario, folder=folder)
+    assert_same_weights(run, ref)
+    assert metrics_without_time(run / "r") == metrics_without_time(ref / "r")
+    config = json.loads((run / "r" / "config.json").read_text())
+    assert config["train"]["source"] == "ImageFolderSource" and config["train"]["examples"] == 48
+
+
 def test_sigkill_in_feature_extraction_on_random_weights_without_deterministic(tmp_path: Path) -> None:
     ref, run = tmp_path / "ref", tmp_path / "run"
     ref.mkdir(), run.mkdir()

@@ -10,7 +10,9 @@ The first start of a run SIGKILLs itself right after global training step ``kill
 phase that early stopping ended (after the epoch's backup, before the phase's end).
 A marker file ``OUT_DIR/killed`` keeps later starts alive. The final variables go to
 ``OUT_DIR/final.npz``, the steps this start trained to ``OUT_DIR/steps_trained.txt``,
-and ``OUT_DIR/result.json`` says whether the run was reused.
+and ``OUT_DIR/result.json`` says whether the run was reused. With ``"folder": DIR``
+the training data is ``ImageFolderSource(DIR)`` read lazily (12x12 gray; the
+folder's images may have any size and mode) instead of arrays.
 """
 
 from __future__ import annotations
@@ -70,7 +72,11 @@ def main(out_dir: str, spec: dict[str, Any]) -> None:
             if fresh and kill_at == "after_stop" and self.model.stop_training:
                 die()
 
-    data = resume_tiny.data(spec.get("n", 48), seed=spec.get("data_seed", 0))
+    data: Any = resume_tiny.data(spec.get("n", 48), seed=spec.get("data_seed", 0))
+    if "folder" in spec:
+        from transferlab.data import ImageFolderSource
+
+        data = ImageFolderSource(spec["folder"], image_size=(12, 12), color_mode="grayscale")
     validation = resume_tiny.data(16, seed=99) if spec.get("validation", True) else None
     options = {
         "run_dir": out_dir,

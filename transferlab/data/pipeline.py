@@ -164,6 +164,7 @@ def make_pipeline(
     cache: bool = True,
     drop_remainder: bool = False,
     repeat: bool = False,
+    epochs: int = 1,
     skip_batches: int = 0,
     num_replicas: int = 1,
     evaluation: bool = False,
@@ -235,6 +236,10 @@ def make_pipeline(
             ``tf.numpy_function`` (no copy, slower, not serializable).
         drop_remainder: Drop the last, smaller batch of each epoch.
         repeat: Run epochs ``epoch, epoch + 1, ...`` forever.
+        epochs: Without ``repeat``: run this many epochs, ``epoch`` to
+            ``epoch + epochs - 1``, each in its own order (the pipeline ends
+            there, reading nothing beyond: prefer it to ``repeat`` plus
+            ``take``, whose prefetching reads ahead).
         skip_batches: Skip this many batches from the start (mid-epoch resume).
         num_replicas: Replicas each batch is split over. ``batch_size`` must
             be a multiple of it. Without ``evaluation`` the last batch of an
@@ -284,7 +289,8 @@ def make_pipeline(
             epoch (each epoch keeps its own order).
 
     Returns:
-        The dataset. Without ``repeat`` its ``len()`` is the number of batches.
+        The dataset. Without ``repeat`` its ``len()`` is the number of batches
+        (``epochs`` times an epoch's, less ``skip_batches``).
 
     Raises:
         ConfigError: an option out of range.
@@ -311,6 +317,7 @@ def make_pipeline(
     batch_size = _check_int("batch_size", batch_size, 1)
     epoch = _check_int("epoch", epoch, 0)
     skip_batches = _check_int("skip_batches", skip_batches, 0)
+    epochs = _check_int("epochs", epochs, 1)
     num_replicas = _check_int("num_replicas", num_replicas, 1)
     prefetch = _check_int("prefetch", prefetch, 0)
     if seed is None:
@@ -389,7 +396,7 @@ def make_pipeline(
             )
         return _stream_pipeline(
             source, batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch, augment=augment,
-            drop_remainder=drop_remainder, repeat=repeat, skip_batches=skip_batches,
+            drop_remainder=drop_remainder, repeat=repeat, epochs=epochs, skip_batches=skip_batches,
             num_replicas=num_replicas, evaluation=evaluation, one_hot=one_hot, prefetch=prefetch,
             parallel_calls=parallel_calls, steps_per_epoch=steps_per_epoch,
         )  # fmt: skip
@@ -448,7 +455,7 @@ def make_pipeline(
                 fix="lower batch_size or pass drop_remainder=False",
             )
         )
-    if not repeat and skip_batches >= batches_per_epoch:
+    if not repeat and skip_batches >= batches_per_epoch * epochs:
         raise ConfigError(
             describe(
                 "`skip_batches` skips the whole epoch",
@@ -479,9 +486,21 @@ def make_pipeline(
         read = source.read_numpy
     else:
         read = source.read_batch
+    by_element = source.reads_elements
 
-    def load(e: tf.Tensor, b: tf.Tensor, piece: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x = scale_to_pixels(read(idx), pixel_range)
+    def read_elements(e: tf.Tensor, b: tf.Tensor, piece: tf.Tensor, idx: tf.Tensor) -> tf.data.Dataset:
+        # One batch's examples read in parallel (files decoded side by side), in order.
+        images = (
+            tf.data.Dataset.from_tensor_slices(idx)
+            .map(source.read_element, num_parallel_calls=parallel_calls, deterministic=True)
+            .batch(batch_size)
+        )
+        return images.map(lambda x: (e, b, piece, idx, x))
+
+    def load(
+        e: tf.Tensor, b: tf.Tensor, piece: tf.Tensor, idx: tf.Tensor, x: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        x = scale_to_pixels(read(idx) if x is None else x, pixel_range)
         y = tf.gather(labels_t, idx)
         if layers:
             key = _fold(augment_key, e, b, piece) if worker is not None else _fold(augment_key, e, b)
@@ -491,11 +510,7 @@ def make_pipeline(
             y = tf.one_hot(y, num_classes, dtype=tf.float32)
         return x, y
 
-    if repeat:
-        epochs = tf.data.Dataset.range(epoch, _EPOCH_LIMIT)
-    else:
-        epochs = tf.data.Dataset.range(epoch, epoch + 1)
-    ds = epochs.flat_map(epoch_batches)
+    ds = tf.data.Dataset.range(epoch, _EPOCH_LIMIT if repeat else epoch + epochs).flat_map(epoch_batches)
     if skip_batches:
         ds = ds.skip(skip_batches)
     if worker is not None:
@@ -509,9 +524,14 @@ def make_pipeline(
             return tf.data.Dataset.from_tensor_slices((ids, rows)).map(lambda r, row: (e, b, r, row))
 
         ds = ds.flat_map(worker_pieces)
-    ds = ds.map(load, num_parallel_calls=parallel_calls, deterministic=True)
+    if by_element:
+        ds = ds.flat_map(read_elements).map(load)
+    else:
+        ds = ds.map(load, num_parallel_calls=parallel_calls, deterministic=True)
     if not repeat:
-        ds = ds.apply(tf.data.experimental.assert_cardinality((batches_per_epoch - skip_batches) * pieces))
+        ds = ds.apply(
+            tf.data.experimental.assert_cardinality((batches_per_epoch * epochs - skip_batches) * pieces)
+        )
     if prefetch:
         ds = ds.prefetch(prefetch)
 
@@ -555,6 +575,7 @@ def _stream_pipeline(
     augment: keras.layers.Layer | None,
     drop_remainder: bool,
     repeat: bool,
+    epochs: int,
     skip_batches: int,
     num_replicas: int,
     evaluation: bool,
@@ -585,7 +606,7 @@ def _stream_pipeline(
                 fix="lower batch_size or pass drop_remainder=False",
             )
         )
-    if not repeat and skip_batches >= len(sizes):
+    if not repeat and skip_batches >= len(sizes) * epochs:
         raise ConfigError(
             describe(
                 "`skip_batches` skips the whole epoch",
@@ -601,25 +622,14 @@ def _stream_pipeline(
     augment_key = _fold(tf.stack([seed_t, tf.constant(_AUGMENT_SALT, tf.int64)]), 0)
     shuffle_key = tf.stack([seed_t, tf.constant(_SHUFFLE_SALT, tf.int64)])
     buffer = max(1, min(source.shuffle_buffer, n))
-    # Runs of equal batch sizes, in order: [(size, count), ...]
-    runs: list[tuple[int, int]] = []
-    for size in sizes:
-        if runs and runs[-1][0] == size:
-            runs[-1] = (size, runs[-1][1] + 1)
-        else:
-            runs.append((size, 1))
+    sizes_t = tf.constant(sizes, tf.int64)
 
     def epoch_batches(e: tf.Tensor) -> tf.data.Dataset:
         elements = source.elements()
         if shuffle:
             elements = _seeded_shuffle(elements, _fold(shuffle_key, e)[0], e + 1, buffer)
-        out: tf.data.Dataset | None = None
-        used = 0
-        for size, count in runs:
-            part = elements.skip(used).take(size * count).batch(size)
-            used += size * count
-            out = part if out is None else out.concatenate(part)
-        assert out is not None
+        # One pass over the stream: batches of the epoch's exact sizes, in order.
+        out = elements.batch(batch_size).rebatch(sizes_t).take(len(sizes))
         return out.enumerate().map(lambda b, xy: (e, b, xy[0], xy[1]))
 
     def load(e: tf.Tensor, b: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -631,13 +641,12 @@ def _stream_pipeline(
             y = tf.one_hot(y, num_classes, dtype=tf.float32)
         return x, y
 
-    epochs = tf.data.Dataset.range(epoch, _EPOCH_LIMIT if repeat else epoch + 1)
-    ds = epochs.flat_map(epoch_batches)
+    ds = tf.data.Dataset.range(epoch, _EPOCH_LIMIT if repeat else epoch + epochs).flat_map(epoch_batches)
     if skip_batches:
         ds = ds.skip(skip_batches)
     ds = ds.map(load, num_parallel_calls=parallel_calls, deterministic=True)
     if not repeat:
-        ds = ds.apply(tf.data.experimental.assert_cardinality(len(sizes) - skip_batches))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(sizes) * epochs - skip_batches))
     if prefetch:
         ds = ds.prefetch(prefetch)
     options = tf.data.Options()

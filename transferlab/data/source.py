@@ -208,7 +208,8 @@ class SubsetSource(IndexedSource):
 
     def _parent_index(self, index: tf.Tensor) -> tf.Tensor:
         if self._map is None:
-            self._map = tf.constant(self.indices, tf.int64)
+            with tf.init_scope():  # an eager tensor, shared by every pipeline built from the subset
+                self._map = tf.constant(self.indices, tf.int64)
         return tf.gather(self._map, index)
 
     def read_element(self, index: tf.Tensor) -> tf.Tensor:

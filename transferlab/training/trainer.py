@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import inspect
 import logging
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -90,6 +91,9 @@ def _stored_feature_cache(run: RunFolder) -> dict[str, str]:
     return {str(k): str(v) for k, v in cache.items()} if isinstance(cache, dict) else {}
 
 
+#: The run folder's scratch space for cached features too big for memory (deleted at the run's end).
+_FEATURE_SCRATCH = "feature_scratch"
+
 #: Fewer optimizer steps per epoch (and in the whole run) than these, and the run says so:
 #: an "epoch" of one step of a batch larger than the data barely trains anything.
 _FEW_STEPS = 5
@@ -153,15 +157,15 @@ class _TrainData:
         self.per_worker = workers > 1 and isinstance(source, IndexedSource)
 
     def _pipeline(
-        self, epoch: int, skip: int, *, repeat: bool, worker: tuple[int, int] | None = None
+        self, epoch: int, skip: int, *, epochs: int, worker: tuple[int, int] | None = None
     ) -> tf.data.Dataset:
         return make_pipeline(
             self.source,
             shuffle=True,
             epoch=epoch,
+            epochs=epochs,
             skip_batches=skip,
             augment=self.augment,
-            repeat=repeat,
             steps_per_epoch=self.steps,
             worker=worker,
             **self.pipe,
@@ -170,21 +174,19 @@ class _TrainData:
     def batches(
         self, epoch: int, skip: int, epochs: int
     ) -> tf.data.Dataset | tf.distribute.DistributedDataset:
-        """``epochs`` epochs from batch ``skip`` of ``epoch``: ``steps * epochs - skip`` steps."""
-        count = self.steps * epochs - skip
+        """``epochs`` epochs from batch ``skip`` of ``epoch``: ``steps * epochs - skip`` steps, no more read."""
         if not self.per_worker:
-            return _for_workers(self._pipeline(epoch, skip, repeat=True).take(count), self.workers)
-        pieces = self.pipe["num_replicas"] // self.workers
+            return _for_workers(self._pipeline(epoch, skip, epochs=epochs), self.workers)
 
         def per_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
             worker = (context.num_input_pipelines, context.input_pipeline_id)
-            return self._pipeline(epoch, skip, repeat=True, worker=worker).take(count * pieces)
+            return self._pipeline(epoch, skip, epochs=epochs, worker=worker)
 
         return self.dist.distribute_datasets_from_function(per_worker)
 
     def first_batch(self, epoch: int, skip: int) -> tuple[tf.Tensor, tf.Tensor]:
         """One local batch (its shapes and dtypes build Keras' metrics)."""
-        batch: tuple[tf.Tensor, tf.Tensor] = next(iter(self._pipeline(epoch, skip, repeat=False)))
+        batch: tuple[tf.Tensor, tf.Tensor] = next(iter(self._pipeline(epoch, skip, epochs=1)))
         return batch
 
 
@@ -622,7 +624,11 @@ class Trainer:
 
         image_data = _TrainData(train, pipe=pipe, steps=steps, augment=augment, dist=dist, workers=workers)
 
-        cache = FeatureCache(run.path / "feature_cache" if options.feature_cache == "disk" else None)
+        # Features too big for memory go to scratch shards inside the run folder, deleted at its end.
+        cache = FeatureCache(
+            run.path / "feature_cache" if options.feature_cache == "disk" else None,
+            scratch=run.path / _FEATURE_SCRATCH / run.worker,
+        )
         resume_epoch = loaded.position.epoch if loaded is not None else 0
         metrics_logger = MetricsLogger(run, start_epoch=resume_epoch)
         monitor = "val_loss" if validation is not None else "loss"
@@ -707,6 +713,10 @@ class Trainer:
                 monitor=monitor, is_chief=is_chief, dist=dist, progress=progress,
             )  # fmt: skip
             state.save(model, BackupPosition(index + 1, end, 0), optimizer=False, variables_model=model)
+        cache.close()
+        shutil.rmtree(run.path / _FEATURE_SCRATCH / run.worker, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (run.path / _FEATURE_SCRATCH).rmdir()  # once the last worker's is gone
 
         if is_chief:
             save_model(model, run.model_path)
@@ -1014,49 +1024,13 @@ def _feature_data(
         raise ConfigError(
             describe("Only indexed sources have cached features", received=type(train).__name__)
         )
-    features = _as_feature_source(cache.features(model, train), train)
+    features = cache.features(model, train)
     data = _TrainData(features, pipe=pipe, steps=steps, augment=None, dist=dist, workers=workers)
     val = None
     if validation is not None and isinstance(validation, IndexedSource):
-        val_features = _as_feature_source(cache.features(model, validation), validation)
+        val_features = cache.features(model, validation)
         val = _for_workers(make_pipeline(val_features, evaluation=True, **pipe), workers)
     return data, val
-
-
-class _ArrayFeatures(IndexedSource):  # TEMPORARY until FeatureCache returns sources
-    reads_elements = False
-
-    def __init__(self, values: npt.NDArray[np.generic[object]], source: IndexedSource) -> None:
-        self.values, self.class_names, self.pixel_range = values, source.class_names, None
-        self._labels = np.asarray(source.labels, np.int64)
-        self._tensor: tf.Tensor | None = None
-
-    @property
-    def labels(self) -> npt.NDArray[np.int64]:
-        return self._labels
-
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.values.shape[1:])
-
-    @property
-    def element_dtype(self) -> tf.DType:
-        return tf.as_dtype(self.values.dtype)
-
-    def read_batch(self, indices: tf.Tensor) -> tf.Tensor:
-        if self._tensor is None:
-            with tf.init_scope():
-                self._tensor = tf.constant(self.values)
-        return tf.cast(tf.gather(self._tensor, indices), self.element_dtype)
-
-    def fingerprint(self) -> dict[str, object]:
-        return {}
-
-
-def _as_feature_source(features: object, source: IndexedSource) -> IndexedSource:
-    if isinstance(features, IndexedSource):
-        return features
-    return _ArrayFeatures(np.asarray(features), source)
 
 
 def _has_tensorboard() -> bool:
