@@ -10,13 +10,18 @@ import keras
 
 from transferlab._keras_compat import flatten_layers
 from transferlab.backbones.backbone_info import BackboneInfo, LayerGroup
+from transferlab.backbones.cosine_classifier import CosineClassifier
 from transferlab.backbones.model_backbone import model_backbone_info
 from transferlab.backbones.registry import create_backbone, get_backbone_info
 from transferlab.data.input_adapter import InputAdapter
 from transferlab.errors import ConfigError, describe
 
-__all__ = ["Classifier", "build_classifier"]
+__all__ = ["HEADS", "Classifier", "build_classifier"]
 
+#: The kinds of the head's last layer, the default first: ``"dense"`` (a ``Dense`` layer, named
+#: ``head_dense``) or ``"cosine"`` (a :class:`~transferlab.backbones.CosineClassifier` with a
+#: learnt scale, named ``head_cosine``: the few-shot head, and the one class prototypes set).
+HEADS: tuple[str, ...] = ("dense", "cosine")
 _POOLINGS = ("avg", "max", "flatten")
 _ACTIVATIONS = ("softmax", None)
 _PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -62,6 +67,7 @@ class Classifier(keras.Model):
         resize: How the adapter resizes (see :class:`InputAdapter`).
         backbone_info: The backbone's record when it is not a registered one
             (a model passed to :func:`build_classifier`); saved with the model.
+        head: The head's last layer, one of :data:`HEADS`.
         **kwargs: ``name``, ``trainable`` (passed to ``keras.Model``).
 
     Attributes:
@@ -83,16 +89,17 @@ class Classifier(keras.Model):
         precision: str = "float32",
         resize: str = "bilinear",
         backbone_info: BackboneInfo | None = None,
+        head: str = HEADS[0],
         **kwargs: object,
     ) -> None:
         info = get_backbone_info(backbone_name) if backbone_info is None else backbone_info
-        _validate_head(num_classes, pooling, dropout, activation, precision)
+        _validate_head(num_classes, pooling, dropout, activation, precision, head)
         policy = _PRECISIONS[precision]
         # Every layer made here, and the model itself, under the precision's policy, when
         # built and when loaded alike: a mixed_float16 model compiles with loss scaling.
         with _dtype_policy(policy):
             self._build_graph(
-                backbone, info, num_classes, input_shape, pooling, dropout, activation, resize, kwargs
+                backbone, info, num_classes, input_shape, pooling, dropout, activation, resize, head, kwargs
             )
         self._backbone_info = info
         self._own_info = backbone_info is not None
@@ -104,6 +111,7 @@ class Classifier(keras.Model):
         self.activation = activation
         self.precision = precision
         self.resize = resize
+        self.head_kind = head
 
     def _build_graph(
         self,
@@ -115,6 +123,7 @@ class Classifier(keras.Model):
         dropout: float,
         activation: str | None,
         resize: str,
+        head_kind: str,
         kwargs: dict[str, object],
     ) -> None:
         policy = keras.config.dtype_policy().name
@@ -143,7 +152,10 @@ class Classifier(keras.Model):
         h = features_in
         if dropout > 0:
             h = keras.layers.Dropout(dropout, name="head_dropout", dtype=policy)(h)
-        h = keras.layers.Dense(num_classes, name="head_dense", dtype="float32")(h)
+        if head_kind == "cosine":
+            h = CosineClassifier(num_classes, name="head_cosine", dtype="float32")(h)
+        else:
+            h = keras.layers.Dense(num_classes, name="head_dense", dtype="float32")(h)
         if activation is not None:
             h = keras.layers.Activation(activation, name="head_softmax", dtype="float32")(h)
         head = keras.Model(features_in, h, name="head")
@@ -201,6 +213,8 @@ class Classifier(keras.Model):
         }
         if self._own_info:
             config["backbone_info"] = self._backbone_info.to_config()
+        if self.head_kind != HEADS[0]:  # the default left out: earlier models' configs unchanged
+            config["head"] = self.head_kind
         return config
 
     @classmethod
@@ -233,7 +247,7 @@ def _set_own_trainable(layer: keras.layers.Layer, flag: bool) -> None:
 
 
 def _validate_head(
-    num_classes: int, pooling: str, dropout: float, activation: str | None, precision: str
+    num_classes: int, pooling: str, dropout: float, activation: str | None, precision: str, head: str
 ) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ConfigError(
@@ -265,6 +279,15 @@ def _validate_head(
                 accepted=", ".join(map(repr, _PRECISIONS)),
             )
         )
+    if head not in HEADS:
+        raise ConfigError(
+            describe(
+                "Unknown `head`",
+                received=f"head={head!r}",
+                accepted=", ".join(map(repr, HEADS)),
+                fix="pass 'cosine' for a cosine-similarity head (class prototypes), else leave the default",
+            )
+        )
 
 
 def build_classifier(
@@ -281,6 +304,7 @@ def build_classifier(
     resize: str = "bilinear",
     groups: Sequence[LayerGroup] | Mapping[str, str] | None = None,
     backbone_info: BackboneInfo | None = None,
+    head: str = HEADS[0],
     **backbone_kwargs: object,
 ) -> Classifier:
     """Builds a :class:`Classifier` on a registered backbone or on any Keras model.
@@ -299,7 +323,9 @@ def build_classifier(
     names or its downsampling layers; pass ``groups`` or a whole
     ``backbone_info`` to set them.
 
-    The head is a softmax over ``num_classes >= 2`` outputs; a two-class task
+    The head is a softmax over ``num_classes >= 2`` outputs of a ``Dense``
+    layer, or of a :class:`~transferlab.backbones.CosineClassifier` with
+    ``head="cosine"`` (scaled cosines to class vectors); a two-class task
     (yes/no) uses ``num_classes=2``, which is what the library's losses,
     metrics and reports expect (a single sigmoid output is not built).
 
@@ -323,6 +349,8 @@ def build_classifier(
         groups: A model backbone's layer groups, bottom to top:
             ``LayerGroup`` records or ``{group name: last layer name}``.
         backbone_info: A model backbone's whole record (instead of inferring it).
+        head: The head's last layer, one of :data:`HEADS`: ``"dense"`` or
+            ``"cosine"``.
         **backbone_kwargs: Options of a registered backbone's builder (e.g. ``width``).
 
     Returns:
@@ -341,6 +369,8 @@ def build_classifier(
         >>> clf = build_classifier("alexnet", 10, width=0.125)
         >>> clf.output_shape, clf.backbone_info.name
         ((None, 10), 'alexnet')
+        >>> [type(layer).__name__ for layer in build_classifier("alexnet", 3, width=0.125, head="cosine").head_layers]
+        ['CosineClassifier']
         >>> import keras
         >>> net = keras.applications.MobileNetV2(weights=None, include_top=False,
         ...     input_shape=(32, 32, 3), alpha=0.35)
@@ -348,7 +378,7 @@ def build_classifier(
         >>> clf.backbone is net, clf.backbone_info.preprocessing, clf.backbone_info.group_names[-2:]
         (True, 'tf', ('block15', 'block16'))
     """
-    _validate_head(num_classes, pooling, dropout, activation, precision)
+    _validate_head(num_classes, pooling, dropout, activation, precision, head)
     if num_classes == 1:
         raise ConfigError(
             describe(
@@ -377,7 +407,7 @@ def build_classifier(
             groups=groups,
             backbone_info=backbone_info,
             backbone_kwargs=backbone_kwargs,
-            head=_Head(pooling, dropout, activation, resize),
+            head=_Head(pooling, dropout, activation, resize, head),
             precision=precision,
         )
     if groups is not None or backbone_info is not None:
@@ -405,6 +435,7 @@ def build_classifier(
             activation=activation,
             precision=precision,
             resize=resize,
+            head=head,
             name=f"{info.name}_classifier",
         )
 
@@ -414,6 +445,7 @@ class _Head(NamedTuple):
     dropout: float
     activation: str | None
     resize: str
+    kind: str
 
 
 def _classifier_on_model(
@@ -482,6 +514,7 @@ def _classifier_on_model(
         dropout=head.dropout,
         activation=head.activation,
         resize=head.resize,
+        head=head.kind,
     )
 
 
