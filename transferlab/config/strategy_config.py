@@ -7,6 +7,7 @@ import dataclasses
 from transferlab.config_section import ConfigSection, field
 from transferlab.errors import ConfigError, describe
 from transferlab.strategies.by_name import STRATEGY_NAMES
+from transferlab.strategies.few_shot_heads import PROBE_METHODS
 from transferlab.strategies.fine_tune import DEFAULT_WARMUP_EPOCHS
 
 __all__ = ["StrategyConfig"]
@@ -14,18 +15,24 @@ __all__ = ["StrategyConfig"]
 
 @dataclasses.dataclass(frozen=True)
 class StrategyConfig(ConfigSection):
-    """How the backbone trains: frozen, fine-tuned, or unfrozen gradually.
+    """How the backbone trains: frozen, fine-tuned, unfrozen gradually, or a head fitted in closed form.
 
     Example:
         >>> StrategyConfig(kind="fine_tune", top=2).warmup_epochs
         1
+        >>> StrategyConfig(kind="lp_ft", probe_method="ridge").probe_l2
+        0.0
+        >>> StrategyConfig(kind="linear_probe", probe_l2=-1.0)
+        Traceback (most recent call last):
+        ...
+        transferlab.errors.ConfigError: `strategy.probe_l2` must be >= 0. Received: strategy.probe_l2=-1.0. Fix: pass 0 to choose it by cross-validation, or a strength > 0 such as 0.01.
     """
 
     SECTION = "strategy"
 
     kind: str = field(
         "fine_tune",
-        "feature_extraction, fine_tune, gradual or scratch.",
+        "One of: " + ", ".join(STRATEGY_NAMES) + ".",
         choices=STRATEGY_NAMES,
     )
     epochs: int = field(3, "Epochs of the main phase(s) (for gradual: epochs per group).")
@@ -39,6 +46,12 @@ class StrategyConfig(ConfigSection):
     lr_decay: float = field(1.0, "Rate factor per group going down the backbone (1: none).")
     batchnorm: str = field(
         "frozen", "BatchNorm policy in trainable groups.", choices=("frozen", "affine", "train")
+    )
+    probe_l2: float = field(
+        0.0, "L2 strength of the linear probe (linear_probe, lp_ft); 0: chosen by cross-validation."
+    )
+    probe_method: str = field(
+        "logistic", "How the linear probe is fitted (linear_probe, lp_ft).", choices=PROBE_METHODS
     )
 
     def validate(self) -> None:
@@ -58,6 +71,14 @@ class StrategyConfig(ConfigSection):
             raise ConfigError(
                 describe(
                     "`strategy.lr_decay` must be in (0, 1]", received=f"strategy.lr_decay={self.lr_decay}"
+                )
+            )
+        if self.probe_l2 < 0:
+            raise ConfigError(
+                describe(
+                    "`strategy.probe_l2` must be >= 0",
+                    received=f"strategy.probe_l2={self.probe_l2}",
+                    fix="pass 0 to choose it by cross-validation, or a strength > 0 such as 0.01",
                 )
             )
         if self.learning_rate <= 0:

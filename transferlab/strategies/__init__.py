@@ -26,13 +26,17 @@ from transferlab.strategies.few_shot_heads import (
     nearest_prototype,
 )
 from transferlab.strategies.fine_tune import FineTune
+from transferlab.strategies.fit_closed_form_head import check_closed_form_head, fit_closed_form_head
 from transferlab.strategies.freeze import freeze
 from transferlab.strategies.frozen_stats_batch_normalization import FrozenStatsBatchNormalization
 from transferlab.strategies.gradual_unfreeze import GradualUnfreeze
 from transferlab.strategies.group_learning_rates import group_learning_rates
 from transferlab.strategies.layerwise_optimizer import layerwise_optimizer
-from transferlab.strategies.phase import BatchNormPolicy, Phase
+from transferlab.strategies.linear_probe import LinearProbe
+from transferlab.strategies.lp_ft import DEFAULT_LP_FT_LR_SCALE, LPFT
+from transferlab.strategies.phase import HEAD_FITS, BatchNormPolicy, Phase
 from transferlab.strategies.phase_learning_rates import SCHEDULES, PhaseRates, phase_learning_rates
+from transferlab.strategies.prototypes import Prototypes
 from transferlab.strategies.scaled_schedule import ScaledSchedule
 from transferlab.strategies.scratch import Scratch
 from transferlab.strategies.set_trainable_groups import set_trainable_groups
@@ -40,6 +44,9 @@ from transferlab.strategies.strategy import Strategy
 from transferlab.strategies.unfreeze import unfreeze
 
 __all__ = [
+    "DEFAULT_LP_FT_LR_SCALE",
+    "HEAD_FITS",
+    "LPFT",
     "PROBE_METHODS",
     "SCHEDULES",
     "STRATEGY_NAMES",
@@ -49,18 +56,22 @@ __all__ = [
     "FineTune",
     "FrozenStatsBatchNormalization",
     "GradualUnfreeze",
+    "LinearProbe",
     "Phase",
     "PhaseRates",
     "ProbeFit",
+    "Prototypes",
     "ScaledSchedule",
     "Scratch",
     "Strategy",
     "apply_batchnorm_policy",
     "apply_phase",
     "build_optimizer",
+    "check_closed_form_head",
     "check_trainable_state",
     "class_prototypes",
     "compile_phase",
+    "fit_closed_form_head",
     "fit_linear_probe",
     "freeze",
     "group_learning_rates",

@@ -10,13 +10,24 @@ from transferlab.errors import StrategyError, describe
 from transferlab.strategies.feature_extraction import FeatureExtraction
 from transferlab.strategies.fine_tune import DEFAULT_WARMUP_EPOCHS, FineTune
 from transferlab.strategies.gradual_unfreeze import GradualUnfreeze
+from transferlab.strategies.linear_probe import LinearProbe
+from transferlab.strategies.lp_ft import LPFT
+from transferlab.strategies.prototypes import Prototypes
 from transferlab.strategies.scratch import Scratch
 from transferlab.strategies.strategy import Strategy
 
 __all__ = ["STRATEGY_NAMES", "strategy_by_name"]
 
 #: The names :func:`strategy_by_name` takes (a run config's ``strategy.kind`` choices).
-STRATEGY_NAMES: tuple[str, ...] = ("feature_extraction", "fine_tune", "gradual", "scratch")
+STRATEGY_NAMES: tuple[str, ...] = (
+    "feature_extraction",
+    "fine_tune",
+    "gradual",
+    "scratch",
+    "linear_probe",
+    "lp_ft",
+    "prototypes",
+)
 
 
 def _options(cls: type[Strategy]) -> tuple[str, ...]:
@@ -66,6 +77,30 @@ def _scratch(options: dict[str, object]) -> Strategy:
     return Scratch(**options)  # type: ignore[arg-type]
 
 
+def _linear_probe(options: dict[str, object]) -> LinearProbe:
+    if options.get("l2") == 0:  # a config's 0: chosen by cross-validation
+        options["l2"] = None
+    return LinearProbe(**options)  # type: ignore[arg-type]
+
+
+#: The options of ``lp_ft`` that go to its probe.
+_PROBE_OPTIONS = ("l2", "method")
+
+
+def _lp_ft(options: dict[str, object]) -> Strategy:
+    probe = _linear_probe({k: options.pop(k) for k in _PROBE_OPTIONS if k in options})
+    for key in ("top", "finetune_learning_rate", "lr_scale"):
+        if options.get(key) == 0:  # a config's 0: unset
+            options[key] = None
+    if options.get("from_group") == "":
+        options["from_group"] = None
+    return LPFT(probe=probe, **options)  # type: ignore[arg-type]
+
+
+def _prototypes(options: dict[str, object]) -> Strategy:
+    return Prototypes(**options)  # type: ignore[arg-type]
+
+
 _BUILDERS: Mapping[str, tuple[Callable[[dict[str, object]], Strategy], tuple[str, ...]]] = {
     "feature_extraction": (_feature_extraction, _options(FeatureExtraction)),
     "fine_tune": (_fine_tune, _options(FineTune)),
@@ -74,6 +109,9 @@ _BUILDERS: Mapping[str, tuple[Callable[[dict[str, object]], Strategy], tuple[str
         ("epochs", *_options(GradualUnfreeze), "warmup_epochs", "warmup_learning_rate"),
     ),
     "scratch": (_scratch, _options(Scratch)),
+    "linear_probe": (_linear_probe, _options(LinearProbe)),
+    "lp_ft": (_lp_ft, (*(o for o in _options(LPFT) if o != "probe"), *_PROBE_OPTIONS)),
+    "prototypes": (_prototypes, _options(Prototypes)),
 }
 
 
@@ -92,6 +130,15 @@ def strategy_by_name(name: str, **options: object) -> Strategy:
       :class:`GradualUnfreeze` (``epochs`` per step, ``steps``,
       ``learning_rate``, ``lr_scale``, ``lr_decay``, ``batchnorm``).
     - ``"scratch"``: :class:`Scratch` (``epochs``, ``learning_rate``).
+    - ``"linear_probe"``: :class:`LinearProbe` (``l2``, ``method``); ``l2=0``
+      means cross-validated, as in a config.
+    - ``"lp_ft"``: :class:`LPFT` (``epochs``, ``top``, ``from_group``,
+      ``learning_rate``, ``finetune_learning_rate``, ``lr_scale``,
+      ``lr_decay``, ``group_learning_rates``, ``batchnorm``) after a
+      :class:`LinearProbe` of ``l2`` and ``method``; ``top=0``,
+      ``from_group=""``, ``finetune_learning_rate=0``, ``lr_scale=0`` and
+      ``l2=0`` mean unset, as in a config.
+    - ``"prototypes"``: :class:`Prototypes` (a cosine head's class vectors).
 
     Names are matched without regard to case, ``-`` or spaces (``"Fine-Tune"``).
 
@@ -111,10 +158,13 @@ def strategy_by_name(name: str, **options: object) -> Strategy:
         >>> s = strategy_by_name("fine_tune", epochs=2, top=1)
         >>> type(s).__name__, s.top, s.warmup_epochs
         ('FineTune', 1, 1)
+        >>> s = strategy_by_name("lp_ft", epochs=2, top=0, l2=0.01)
+        >>> type(s).__name__, s.probe, s.lr_scale, s.finetune.top
+        ('LPFT', LinearProbe(l2=0.01, method='logistic'), 0.1, None)
         >>> strategy_by_name("fine_tuning")
         Traceback (most recent call last):
         ...
-        transferlab.errors.StrategyError: Unknown strategy. Received: name='fine_tuning'. Accepted: 'feature_extraction', 'fine_tune', 'gradual', 'scratch'. Fix: pass 'fine_tune', the closest match.
+        transferlab.errors.StrategyError: Unknown strategy. Received: name='fine_tuning'. Accepted: 'feature_extraction', 'fine_tune', 'gradual', 'scratch', 'linear_probe', 'lp_ft', 'prototypes'. Fix: pass 'fine_tune', the closest match.
     """
     key = name.strip().lower().replace("-", "_").replace(" ", "_") if isinstance(name, str) else None
     if key not in _BUILDERS:

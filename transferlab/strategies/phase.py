@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from transferlab.errors import StrategyError, describe
 from transferlab.strategies._check_rate import check_rate
+from transferlab.strategies.few_shot_heads import PROBE_METHODS
 
-__all__ = ["BatchNormPolicy", "Phase"]
+__all__ = ["HEAD_FITS", "BatchNormPolicy", "Phase"]
+
+#: How a phase fits the head (a :class:`Phase`'s ``head_fit`` values): ``"gradient"`` trains it
+#: with the optimizer (``fit``), epoch after epoch; ``"probe"`` fits a linear probe to convergence
+#: on the frozen backbone's features (:func:`~transferlab.strategies.fit_linear_probe`) and sets
+#: the head's ``Dense`` layer to it; ``"prototypes"`` sets a cosine head's class vectors to the
+#: class prototypes (:func:`~transferlab.strategies.class_prototypes`). The last two are fitted in
+#: closed form, once: such a phase is one epoch (one row of metrics).
+HEAD_FITS: tuple[str, ...] = ("gradient", "probe", "prototypes")
 
 
 class BatchNormPolicy(str, enum.Enum):
@@ -72,10 +82,24 @@ class Phase:
         batchnorm: The :class:`BatchNormPolicy` for trainable groups.
         lr_scale: The head's rate relative to the optimizer's rate, used when
             ``learning_rate`` is ``None`` (0.1: a tenth of it).
+        head_fit: How the head is fitted, one of :data:`HEAD_FITS`: by the
+            optimizer (``"gradient"``, the default), or in closed form on the
+            frozen backbone's features (``"probe"``, ``"prototypes"``): then
+            the phase is one epoch with no trainable group, and its rates are
+            not used.
+        probe_l2: The probe's L2 strength(s) to choose from by cross-validation
+            (``"probe"`` only); ``None``: the default grid of
+            :func:`~transferlab.strategies.fit_linear_probe`. A single number
+            is kept as a one-element tuple.
+        probe_method: The probe's method, one of
+            :data:`~transferlab.strategies.PROBE_METHODS` (``"probe"`` only).
 
     Raises:
         StrategyError: For ``epochs < 1``, a rate or ``lr_scale`` that is not a
-            finite number > 0, or ``lr_decay`` outside ``(0, 1]``.
+            finite number > 0, ``lr_decay`` outside ``(0, 1]``, an unknown
+            ``head_fit`` or ``probe_method``, a closed-form head fit with
+            trainable groups or more than one epoch, or probe options on a
+            phase that fits no probe.
 
     Example:
         >>> p = Phase("finetune", epochs=2, trainable_groups=("block4", "block5"), lr_scale=0.1,
@@ -86,6 +110,13 @@ class Phase:
         Traceback (most recent call last):
         ...
         transferlab.errors.StrategyError: Phase 'warmup': `learning_rate` must be a finite number > 0. Received: learning_rate=inf. Fix: pass a positive number, or None to train at the optimizer's rate.
+        >>> probe = Phase("probe", 1, head_fit="probe", probe_l2=0.01)
+        >>> probe.head_fit, probe.probe_l2, probe.probe_method
+        ('probe', (0.01,), 'logistic')
+        >>> Phase("probe", 1, trainable_groups=("block5",), head_fit="probe")
+        Traceback (most recent call last):
+        ...
+        transferlab.errors.StrategyError: Phase 'probe': head_fit='probe' fits the head on a frozen backbone's features, and this phase unfreezes backbone groups. Received: trainable_groups=('block5',). Fix: drop `trainable_groups` (the backbone stays frozen), and fine-tune in a later phase (LPFT does).
     """
 
     name: str
@@ -98,6 +129,9 @@ class Phase:
     lr_decay: float = 1.0
     batchnorm: BatchNormPolicy = BatchNormPolicy.FROZEN
     lr_scale: float = 1.0
+    head_fit: str = "gradient"
+    probe_l2: float | Sequence[float] | None = None
+    probe_method: str = "logistic"
 
     def __post_init__(self) -> None:
         where = f"Phase {self.name!r}: "
@@ -137,3 +171,67 @@ class Phase:
         object.__setattr__(self, "trainable_groups", tuple(self.trainable_groups))
         object.__setattr__(self, "batchnorm", BatchNormPolicy(self.batchnorm))
         object.__setattr__(self, "group_learning_rates", MappingProxyType(groups))
+        self._check_head_fit(where)
+
+    def _check_head_fit(self, where: str) -> None:
+        if self.head_fit not in HEAD_FITS:
+            raise StrategyError(
+                describe(
+                    f"{where}unknown `head_fit`",
+                    received=f"head_fit={self.head_fit!r}",
+                    accepted=", ".join(map(repr, HEAD_FITS)),
+                )
+            )
+        if self.head_fit != "probe" and (
+            self.probe_l2 is not None or self.probe_method != Phase.probe_method
+        ):
+            raise StrategyError(
+                describe(
+                    f"{where}`probe_l2` and `probe_method` are options of a linear probe, and this "
+                    f"phase fits its head by {self.head_fit!r}",
+                    received=f"head_fit={self.head_fit!r}, probe_l2={self.probe_l2!r}, "
+                    f"probe_method={self.probe_method!r}",
+                    fix="pass head_fit='probe', or drop the probe options",
+                )
+            )
+        if self.probe_method not in PROBE_METHODS:
+            raise StrategyError(
+                describe(
+                    f"{where}unknown `probe_method`",
+                    received=f"probe_method={self.probe_method!r}",
+                    accepted=", ".join(map(repr, PROBE_METHODS)),
+                )
+            )
+        if self.probe_l2 is not None:
+            values = [self.probe_l2] if isinstance(self.probe_l2, numbers.Number) else self.probe_l2
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise StrategyError(
+                    describe(
+                        f"{where}`probe_l2` must be None, a number > 0 or a non-empty sequence of them",
+                        received=f"probe_l2={self.probe_l2!r}",
+                        fix="pass e.g. 0.01, or [1.0, 0.1, 0.01] to choose among by cross-validation",
+                    )
+                )
+            strengths = tuple(check_rate(v, what="probe_l2", where=where) for v in values)
+            object.__setattr__(self, "probe_l2", strengths)
+        if self.head_fit == "gradient":
+            return
+        if self.trainable_groups:
+            raise StrategyError(
+                describe(
+                    f"{where}head_fit={self.head_fit!r} fits the head on a frozen backbone's features, "
+                    "and this phase unfreezes backbone groups",
+                    received=f"trainable_groups={self.trainable_groups!r}",
+                    fix="drop `trainable_groups` (the backbone stays frozen), and fine-tune in a later "
+                    "phase (LPFT does)",
+                )
+            )
+        if self.epochs != 1:
+            raise StrategyError(
+                describe(
+                    f"{where}head_fit={self.head_fit!r} fits the head once, in closed form: the phase "
+                    "is one epoch",
+                    received=f"epochs={self.epochs!r}",
+                    fix="pass epochs=1",
+                )
+            )
