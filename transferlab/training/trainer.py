@@ -628,6 +628,7 @@ class Trainer:
         cache = FeatureCache(
             run.path / "feature_cache" if options.feature_cache == "disk" else None,
             scratch=run.path / _FEATURE_SCRATCH / run.worker,
+            batch_size=options.batch_size,  # the user's batch fits the backbone in memory; 256 at 224 px may not
         )
         resume_epoch = loaded.position.epoch if loaded is not None else 0
         metrics_logger = MetricsLogger(run, start_epoch=resume_epoch)
