@@ -268,3 +268,19 @@ def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path: Path, fine
         _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-3000:]
     assert_same_weights(tmp_path, finetune_reference)
+
+
+@pytest.mark.parametrize("kill_at", [1, STEPS + 3], ids=["first-step-after-the-probe", "mid-finetune"])
+def test_sigkill_after_the_probe_phase_resumes_after_it_bit_identical(tmp_path: Path, kill_at: int) -> None:
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    ref.mkdir(), run.mkdir()
+    ok(ref, scenario="lp_ft")
+    killed(run, scenario="lp_ft", kill_at=kill_at)
+    ok(run, scenario="lp_ft", kill_at=kill_at)
+    assert int((run / "steps_trained.txt").read_text()) < 2 * STEPS + 1  # fine-tuning only, resumed
+    assert_same_weights(run, ref)
+    assert metrics_without_time(run / "r") == metrics_without_time(ref / "r")  # the probe's row kept
+    decisions = json.loads((run / "r" / "decisions.json").read_text())
+    assert decisions["resumed_from"]["phase"] == 1  # after the probe: not fitted again
+    reference = json.loads((ref / "r" / "decisions.json").read_text())
+    assert decisions["head_fit"] == reference["head_fit"] and "l2" in decisions["head_fit"]["linear_probe"]

@@ -26,7 +26,7 @@ from typing import Any
 
 
 def strategy(name: str) -> Any:
-    from transferlab.strategies import FeatureExtraction, FineTune
+    from transferlab.strategies import LPFT, FeatureExtraction, FineTune
 
     return {
         # warm-up (head) then the top group at a tenth: exact resume across a recompile
@@ -39,6 +39,8 @@ def strategy(name: str) -> Any:
         # a frozen random backbone: the features of the restarted run must be those of its weights
         "random_fe": lambda: FeatureExtraction(3, learning_rate=1e-2),
         "fe_long": lambda: FeatureExtraction(8, learning_rate=0.5),
+        # a linear probe fitted in closed form (no fit), then fine-tuning from it
+        "lp_ft": lambda: LPFT(epochs=2, top=1, learning_rate=1e-2),
     }[name]()
 
 

@@ -23,7 +23,13 @@ from transferlab.data.pipeline import make_pipeline
 from transferlab.data.source import ACCEPTED_DATA, ImageSource, IndexedSource, StreamSource, as_source
 from transferlab.data.task_checks import check_task
 from transferlab.errors import ConfigError, DataError, ResumeError, describe
-from transferlab.strategies import check_trainable_state, compile_phase, phase_learning_rates
+from transferlab.strategies import (
+    check_closed_form_head,
+    check_trainable_state,
+    compile_phase,
+    fit_closed_form_head,
+    phase_learning_rates,
+)
 from transferlab.strategies.by_name import strategy_by_name
 from transferlab.strategies.phase import Phase
 from transferlab.strategies.strategy import Strategy
@@ -99,6 +105,23 @@ _FEATURE_SCRATCH = "feature_scratch"
 _FEW_STEPS = 5
 _FEW_STEPS_IN_ALL = 50
 
+#: Phase fields left out of a phase's record (config.json, the identity) at their default value:
+#: a run planned before they existed keeps its identity, so it still resumes.
+_OPTIONAL_PHASE_FIELDS = ("head_fit", "probe_l2", "probe_method")
+
+
+def _stored_head_fits(run: RunFolder, names: Sequence[str]) -> dict[str, dict[str, object]]:
+    """The closed-form head fits ``decisions.json`` recorded for the phases ``names`` (a resumed run's)."""
+    stored = run.read_json("decisions.json")
+    fits = stored.get("head_fit") if isinstance(stored, dict) else None
+    if not isinstance(fits, dict):
+        return {}
+    return {
+        str(name): {str(k): v for k, v in record.items()}
+        for name, record in fits.items()
+        if name in names and isinstance(record, dict)
+    }
+
 
 @dataclasses.dataclass
 class _Decisions:
@@ -107,6 +130,8 @@ class _Decisions:
     precision: str
     feature_cache: dict[str, str] = dataclasses.field(default_factory=dict)
     learning_rates: dict[str, object] = dataclasses.field(default_factory=dict)
+    #: Per phase whose head is fitted in closed form: the fit's record (a probe's l2 and scores).
+    head_fit: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
     resumed_from: dict[str, int] | None = None
     backup_fallback: str | None = None
@@ -115,7 +140,7 @@ class _Decisions:
 
     def as_json(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
-        return {k: v for k, v in out.items() if v is not None}
+        return {k: v for k, v in out.items() if v is not None and not (k == "head_fit" and not v)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,13 +257,28 @@ class Trainer:
     backbone's features are computed once and only the head trains on them. The
     reason it is off, where it is, goes to ``decisions.json``.
 
+    **Heads fitted in closed form.** A phase with ``head_fit="probe"`` or
+    ``"prototypes"`` (:class:`~transferlab.strategies.LinearProbe`,
+    :class:`~transferlab.strategies.Prototypes`, the first phase of
+    :class:`~transferlab.strategies.LPFT`) does not call ``fit``: the frozen
+    backbone's features of the training examples are computed once (the
+    feature cache), the head's last layer is fitted on them and set
+    (:func:`~transferlab.strategies.fit_closed_form_head`), the fit's record
+    (a probe's chosen ``l2`` and cross-validated scores) goes to
+    ``decisions.json`` under ``head_fit`` and the phase's name, and one row of
+    metrics (loss and metrics on the training and validation data, evaluated)
+    counts as the phase's one epoch; a backup at its end lets a killed run
+    resume after it. The training data must be indexed (not a
+    ``tf.data.Dataset`` stream); augmentation does not apply to such a phase.
+
     Args:
         model: A builder callable (called inside the distribution scope, with
             ``precision=`` when it takes that keyword) or a built model
             (single device only).
         strategy: A transferlab :class:`~transferlab.strategies.Strategy`
             (``FineTune(...)`` ...), or its name with default options
-            (``"fine_tune"``, ``"feature_extraction"``, ``"gradual"``, ``"scratch"``).
+            (one of :data:`~transferlab.strategies.STRATEGY_NAMES`: ``"fine_tune"``,
+            ``"lp_ft"``, ...).
         options: The :class:`~transferlab.training.options.TrainingOptions`
             (batch size, seed, precision, ...). Any option can also be given
             as a keyword argument, e.g. ``Trainer(build, strategy=s, batch_size=32)``.
@@ -513,6 +553,18 @@ class Trainer:
             if validation_data is not None
             else None
         )
+        closed_form = [phase.name for phase in phases if phase.head_fit != "gradient"]
+        if closed_form and not isinstance(train, IndexedSource):
+            raise ConfigError(
+                describe(
+                    f"Phase {closed_form[0]!r} fits the head on the features of the training examples, "
+                    "computed once, and a stream's examples cannot be read by index",
+                    received=f"training data read as a {type(train).__name__} (from a tf.data.Dataset)",
+                    accepted="arrays, LabeledImages, an image folder, TFRecords (indexed sources)",
+                    fix="pass the training data as one of those, or train the head by gradient "
+                    "(FeatureExtraction, FineTune)",
+                )
+            )
         identity = self._identity(model, phases, train, validation, augment, replicas, precision)
         # checked before the run folder is touched: nothing is written for a run that cannot start
         pipe = _Batching(batch_size=options.batch_size * replicas, seed=options.seed, num_replicas=replicas)
@@ -612,6 +664,8 @@ class Trainer:
             )
             decisions.resumed_from = dataclasses.asdict(loaded.position)
             decisions.backup_fallback = state.fallback
+            # the fits of the phases done before the restart: read back, not fitted again
+            decisions.head_fit = _stored_head_fits(run, [p.name for p in phases[: loaded.position.phase]])
         config = self._config(plan, augment)
         run.write_json("config.json", config)
         run.write_environment(_strategy_name(dist), {"replicas": replicas, "workers": workers})
@@ -658,6 +712,14 @@ class Trainer:
                     rate_scale=rate_scale,
                 )
             check_trainable_state(model)
+            if phase.head_fit != "gradient":  # fitted in closed form: no `fit`, one row of metrics
+                self._closed_form_phase(
+                    index, phase, model, plan=plan, cache=cache, pipe=pipe, val_ds=val_ds, first=first,
+                    run=run, decisions=decisions, metrics_logger=metrics_logger, progress=progress,
+                    monitor=monitor, jit=jit, augment=augment,
+                )  # fmt: skip
+                state.save(model, BackupPosition(index + 1, end, 0), optimizer=False, variables_model=model)
+                continue
             rates = phase_learning_rates(
                 getattr(model, "backbone_info", None),
                 phase,
@@ -756,6 +818,91 @@ class Trainer:
             resumed_from=resumed,
             feature_cache=dict(decisions.feature_cache),
         )
+
+    def _closed_form_phase(
+        self,
+        index: int,
+        phase: Phase,
+        model: keras.Model,
+        *,
+        plan: _Plan,
+        cache: FeatureCache,
+        pipe: _Batching,
+        val_ds: tf.data.Dataset | None,
+        first: int,
+        run: RunFolder,
+        decisions: _Decisions,
+        metrics_logger: MetricsLogger,
+        progress: RunProgress,
+        monitor: str,
+        jit: bool | str,
+        augment: keras.layers.Layer | None,
+    ) -> None:
+        """A head fitted in closed form on the frozen backbone's features, then evaluated: one epoch's row."""
+        train, validation, dist = plan.train, plan.validation, plan.dist
+        workers, is_chief = plan.dinfo.num_workers, plan.dinfo.is_chief
+        check_closed_form_head(model, phase)  # frozen backbone, fitting head: before any feature
+        if not isinstance(train, IndexedSource):  # pragma: no cover - refused in _plan
+            raise ConfigError(
+                describe("A closed-form head needs indexed training data", received=type(train).__name__)
+            )
+        decisions.feature_cache[phase.name] = "on: the head is fitted on the features, computed once"
+        if augment is not None:
+            decisions.notes.append(
+                f"phase {phase.name!r}: the head is fitted on the features of the training images as they "
+                "are (augmentation applies to phases trained by gradient)"
+            )
+        progress.phase_started(
+            index,
+            len(plan.phases),
+            phase.name,
+            trainable_groups=(),
+            rates={"head": f"fitted in closed form ({phase.head_fit})"},
+            epochs=1,
+            first_epoch=first,
+            feature_cache=decisions.feature_cache[phase.name],
+        )
+        metrics_logger.phase = phase.name
+        metrics_logger.on_epoch_begin(first)
+        progress.on_epoch_begin(first)
+        with _read_errors(train, validation):
+            features = cache.features(model, train)
+            record = fit_closed_form_head(model, phase, features.numpy(), features.labels)
+        decisions.head_fit[phase.name] = record
+        logger.info("Phase %r: head fitted in closed form: %s", phase.name, record)
+        run.write_json("decisions.json", decisions.as_json())
+
+        head = model.head
+        with dist.scope():
+            head.compile(
+                optimizer=model.optimizer,
+                loss=self.loss,
+                metrics=list(self.metrics),
+                jit_compile=jit,
+                steps_per_execution=1,
+            )
+
+        def evaluate(fitted: keras.Model, data: tf.data.Dataset) -> dict[str, float]:
+            with multi_worker_patch(dist), _read_errors(train, validation):
+                logs = fitted.evaluate(data, return_dict=True, verbose=0)
+            return {str(k): float(v) for k, v in logs.items()}
+
+        logs = evaluate(head, _for_workers(make_pipeline(features, evaluation=True, **pipe), workers))
+        if validation is not None and isinstance(validation, IndexedSource):
+            with _read_errors(validation):
+                val_features = cache.features(model, validation)
+            val_data = _for_workers(make_pipeline(val_features, evaluation=True, **pipe), workers)
+            logs.update({f"val_{k}": v for k, v in evaluate(head, val_data).items()})
+        elif val_ds is not None:  # a stream: through the whole model
+            logs.update({f"val_{k}": v for k, v in evaluate(model, val_ds).items()})
+        # The row's callbacks as fit would call them at the epoch's end; no optimizer stepped, so
+        # the logger has no model to read a learning rate from.
+        metrics_logger.set_model(None)
+        ends: list[keras.callbacks.Callback] = [metrics_logger] if is_chief else []
+        if is_chief:
+            ends.append(Checkpoints(run, model, monitor, metrics_logger))
+        for callback in [*ends, progress]:
+            callback.on_epoch_end(first, logs)
 
     def _fit_phase(
         self,
@@ -1071,6 +1218,11 @@ def _phase_dict(phase: Phase) -> dict[str, object]:
         out["group_learning_rates"] = dict(out.get("group_learning_rates") or {})
         out["batchnorm"] = getattr(out.get("batchnorm"), "value", str(out.get("batchnorm")))
         out["trainable_groups"] = list(out.get("trainable_groups") or ())
+        for f in dataclasses.fields(phase):
+            if f.name in _OPTIONAL_PHASE_FIELDS and out.get(f.name) == f.default:
+                del out[f.name]
+        if out.get("probe_l2") is not None:
+            out["probe_l2"] = list(cast("Sequence[float]", out["probe_l2"]))
         return out
     return {"repr": repr(phase)}
 
