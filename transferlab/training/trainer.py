@@ -842,10 +842,7 @@ class Trainer:
         train, validation, dist = plan.train, plan.validation, plan.dist
         workers, is_chief = plan.dinfo.num_workers, plan.dinfo.is_chief
         check_closed_form_head(model, phase)  # frozen backbone, fitting head: before any feature
-        if not isinstance(train, IndexedSource):  # pragma: no cover - refused in _plan
-            raise ConfigError(
-                describe("A closed-form head needs indexed training data", received=type(train).__name__)
-            )
+        assert isinstance(train, IndexedSource)  # a stream was refused in _plan
         decisions.feature_cache[phase.name] = "on: the head is fitted on the features, computed once"
         if augment is not None:
             decisions.notes.append(
@@ -898,10 +895,10 @@ class Trainer:
         # The row's callbacks as fit would call them at the epoch's end; no optimizer stepped, so
         # the logger has no model to read a learning rate from.
         metrics_logger.set_model(None)
-        ends: list[keras.callbacks.Callback] = [metrics_logger] if is_chief else []
-        if is_chief:
-            ends.append(Checkpoints(run, model, monitor, metrics_logger))
-        for callback in [*ends, progress]:
+        chief: list[keras.callbacks.Callback] = (
+            [metrics_logger, Checkpoints(run, model, monitor, metrics_logger)] if is_chief else []
+        )
+        for callback in [*chief, progress]:
             callback.on_epoch_end(first, logs)
 
     def _fit_phase(
