@@ -28,7 +28,15 @@ INFO = BackboneInfo(
 
 
 def test_every_name_builds_its_strategy() -> None:
-    assert STRATEGY_NAMES == ("feature_extraction", "fine_tune", "gradual", "scratch")
+    assert STRATEGY_NAMES == (
+        "feature_extraction",
+        "fine_tune",
+        "gradual",
+        "scratch",
+        "linear_probe",
+        "lp_ft",
+        "prototypes",
+    )
     assert isinstance(strategy_by_name("feature_extraction", epochs=2), FeatureExtraction)
     assert isinstance(strategy_by_name("fine_tune"), FineTune)
     assert isinstance(strategy_by_name("gradual"), Chain)
@@ -66,7 +74,8 @@ def test_unknown_name_lists_the_accepted_names_and_the_closest() -> None:
     with pytest.raises(
         StrategyError,
         match=r"^Unknown strategy. Received: name='fine_tuning'. Accepted: 'feature_extraction', "
-        r"'fine_tune', 'gradual', 'scratch'. Fix: pass 'fine_tune', the closest match.$",
+        r"'fine_tune', 'gradual', 'scratch', 'linear_probe', 'lp_ft', 'prototypes'. "
+        r"Fix: pass 'fine_tune', the closest match.$",
     ):
         strategy_by_name("fine_tuning")
     with pytest.raises(StrategyError, match=r"Received: name='zzz'.*Fix: pass one of the accepted names"):
