@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from transferlab.config_section import ConfigSection, field
+from transferlab.data.augmentation import AUGMENTATION_PRESETS
 from transferlab.errors import ConfigError, describe
+from transferlab.strategies.build_optimizer import SCHEDULES
 
 __all__ = ["ModelConfig"]
 
@@ -30,8 +32,23 @@ class ModelConfig(ConfigSection):
     pretrain_classes: tuple[int, ...] = field(
         (), "If set: first pretrain the backbone on these classes (source task), then transfer."
     )
-    pretrain_epochs: int = field(3, "Epochs of that source-task pretraining.")
-    pretrain_learning_rate: float = field(1e-3, "Learning rate of that pretraining.")
+    # The source-task recipe (model.pretrain_classes, and `transferlab pretrain`): every group
+    # trains from model.weights (random when empty), BatchNorm fully, on all the source examples.
+    pretrain_epochs: int = field(10, "Epochs of the source-task pretraining.")
+    pretrain_learning_rate: float = field(1e-3, "Peak learning rate of the source-task pretraining.")
+    pretrain_schedule: str = field(
+        "cosine",
+        "Learning-rate schedule of the source-task pretraining (as training.schedule).",
+        choices=SCHEDULES,
+    )
+    pretrain_augment: str = field(
+        "standard",
+        "Augmentation preset of the source-task pretraining (as data.augment; none: off).",
+        choices=tuple(AUGMENTATION_PRESETS),
+    )
+    pretrain_label_smoothing: float = field(
+        0.0, "Label smoothing of the source-task loss, in [0, 1); 0: plain cross-entropy."
+    )
 
     def validate(self) -> None:
         if self.input_size and len(self.input_size) != 2:
@@ -47,3 +64,25 @@ class ModelConfig(ConfigSection):
             )
         if self.width <= 0:
             raise ConfigError(describe("`model.width` must be > 0", received=f"model.width={self.width}"))
+        if self.pretrain_epochs < 1:
+            raise ConfigError(
+                describe(
+                    "`model.pretrain_epochs` must be >= 1",
+                    received=f"model.pretrain_epochs={self.pretrain_epochs}",
+                )
+            )
+        if self.pretrain_learning_rate <= 0:
+            raise ConfigError(
+                describe(
+                    "`model.pretrain_learning_rate` must be > 0",
+                    received=f"model.pretrain_learning_rate={self.pretrain_learning_rate}",
+                )
+            )
+        if not 0 <= self.pretrain_label_smoothing < 1:
+            raise ConfigError(
+                describe(
+                    "`model.pretrain_label_smoothing` must be in [0, 1)",
+                    received=f"model.pretrain_label_smoothing={self.pretrain_label_smoothing}",
+                    fix="pass e.g. 0.1, or 0 for plain cross-entropy",
+                )
+            )
