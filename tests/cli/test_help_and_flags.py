@@ -21,7 +21,19 @@ def _parsers():
 
 def test_the_commands_are_all_there():
     assert (
-        sorted(["quickstart", "train", "evaluate", "predict", "data", "backbones", "lr-find", "launch"])
+        sorted(
+            [
+                "quickstart",
+                "train",
+                "pretrain",
+                "evaluate",
+                "predict",
+                "data",
+                "backbones",
+                "lr-find",
+                "launch",
+            ]
+        )
         == COMMANDS
     )
 

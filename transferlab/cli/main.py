@@ -30,6 +30,7 @@ def _commands() -> list[object]:
         launch_command,
         lr_find_command,
         predict_command,
+        pretrain_command,
         quickstart_command,
         train_command,
     )
@@ -37,6 +38,7 @@ def _commands() -> list[object]:
     return [
         quickstart_command,
         train_command,
+        pretrain_command,
         evaluate_command,
         predict_command,
         data_command,
