@@ -114,6 +114,9 @@ _EXPORTS: dict[str, str] = {
     "FeatureExtraction": "transferlab.strategies",
     "find_learning_rate": "transferlab.training",
     "FineTune": "transferlab.strategies",
+    "LinearProbe": "transferlab.strategies",
+    "LPFT": "transferlab.strategies",
+    "Prototypes": "transferlab.strategies",
     "fit_linear_probe": "transferlab.strategies",
     "freeze": "transferlab.strategies",
     "get_backbone_info": "transferlab.backbones",
@@ -215,13 +218,16 @@ if TYPE_CHECKING:  # pragma: no cover
         read_images,
     )
     from transferlab.strategies import (
+        LPFT,
         BatchNormPolicy,
         Chain,
         FeatureExtraction,
         FineTune,
         GradualUnfreeze,
+        LinearProbe,
         Phase,
         ProbeFit,
+        Prototypes,
         Scratch,
         Strategy,
         apply_phase,
@@ -247,6 +253,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 __all__ = [
+    "LPFT",
     "BackboneInfo",
     "BatchNormPolicy",
     "Chain",
@@ -262,10 +269,12 @@ __all__ = [
     "InputAdapter",
     "LabeledImages",
     "LayerGroup",
+    "LinearProbe",
     "OneCycle",
     "Phase",
     "Predictions",
     "ProbeFit",
+    "Prototypes",
     "RunConfig",
     "RunIdentity",
     "Scratch",
