@@ -59,6 +59,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -549,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # A terminated run still cleans up (its temporary folders are removed in `finally` blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     if args.child:
         result: dict[str, Any]
