@@ -104,3 +104,23 @@ def test_data_of_another_kind_is_refused_with_the_accepted_kinds(tmp_path: Path)
         DataError, match=r"`validation` is not a kind of data.*list.*Accepted: .*tf.data.Dataset"
     ):
         _trainer(tmp_path).fit(resume_tiny.data(16), [1, 2, 3])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("feature_cache", ["auto", "off"])
+def test_a_file_damaged_after_listing_is_named_not_a_tensorflow_trace(
+    tmp_path: Path, feature_cache: str
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+    from tiny_folders import damage, write_class_folder
+
+    from transferlab.data import ImageFolderSource
+    from transferlab.errors import DataFileError
+
+    folder = write_class_folder(tmp_path / "images", [8, 8, 8], size=(12, 12))
+    source = ImageFolderSource(folder, image_size=(12, 12))  # listed: every header is fine
+    bad = damage(folder / "c1" / "005.png")
+    trainer = _trainer(tmp_path / "runs", feature_cache=feature_cache)
+    with pytest.raises(DataFileError, match=r"c1/005\.png") as caught:
+        trainer.fit(source)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert bad.is_file()

@@ -9,7 +9,7 @@ import logging
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeAlias, TypedDict, cast
 
@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
+from transferlab.data.read_errors import naming_bad_files
 from transferlab.data.source import ACCEPTED_DATA, ImageSource, IndexedSource, StreamSource, as_source
 from transferlab.data.task_checks import check_task
 from transferlab.errors import ConfigError, DataError, ResumeError, describe
@@ -68,13 +69,6 @@ ModelSpec: TypeAlias = "keras.Model | Callable[[], keras.Model] | Callable[[str]
 DistributionArg: TypeAlias = "str | Sequence[str] | tf.distribute.Strategy | None"
 #: What ``fit`` and ``evaluate`` accept as data (see :func:`transferlab.data.as_source`).
 DataArg: TypeAlias = "LabeledImages | ImageSource | tf.data.Dataset | tuple[npt.NDArray[np.generic[object]], npt.NDArray[np.generic[object]]]"
-#: TensorFlow errors that reading a source can raise (a damaged file, a file gone).
-_READ_ERRORS = (
-    tf.errors.InvalidArgumentError,
-    tf.errors.NotFoundError,
-    tf.errors.DataLossError,
-    tf.errors.UnknownError,
-)
 
 
 class _PrecisionBuilder(Protocol):
@@ -751,7 +745,7 @@ class Trainer:
                         jit_compile=jit,
                         steps_per_execution=1,
                     )
-                with _read_errors(train, validation):
+                with naming_bad_files(train, validation):
                     data_fn, validation_data = _feature_data(
                         cache, model, train, validation, pipe=pipe, steps=steps, dist=dist, workers=workers
                     )
@@ -862,7 +856,7 @@ class Trainer:
         metrics_logger.phase = phase.name
         metrics_logger.on_epoch_begin(first)
         progress.on_epoch_begin(first)
-        with _read_errors(train, validation):
+        with naming_bad_files(train, validation):
             features = cache.features(model, train)
             record = fit_closed_form_head(model, phase, features.numpy(), features.labels)
         decisions.head_fit[phase.name] = record
@@ -880,13 +874,13 @@ class Trainer:
             )
 
         def evaluate(fitted: keras.Model, data: tf.data.Dataset) -> dict[str, float]:
-            with multi_worker_patch(dist), _read_errors(train, validation):
+            with multi_worker_patch(dist), naming_bad_files(train, validation):
                 logs = fitted.evaluate(data, return_dict=True, verbose=0)
             return {str(k): float(v) for k, v in logs.items()}
 
         logs = evaluate(head, _for_workers(make_pipeline(features, evaluation=True, **pipe), workers))
         if validation is not None and isinstance(validation, IndexedSource):
-            with _read_errors(validation):
+            with naming_bad_files(validation):
                 val_features = cache.features(model, validation)
             val_data = _for_workers(make_pipeline(val_features, evaluation=True, **pipe), workers)
             logs.update({f"val_{k}": v for k, v in evaluate(head, val_data).items()})
@@ -949,7 +943,7 @@ class Trainer:
                 variables_model=model,
                 restore=loaded if offset else None,
             )
-            with multi_worker_patch(dist), _read_errors(data_fn.source):
+            with multi_worker_patch(dist), naming_bad_files(data_fn.source):
                 fit_model.fit(
                     dataset,
                     initial_epoch=start,
@@ -1057,7 +1051,7 @@ class Trainer:
             ),
             dinfo.num_workers,
         )
-        with multi_worker_patch(dist), _read_errors(source):
+        with multi_worker_patch(dist), naming_bad_files(source):
             logs = self.model_.evaluate(ds, return_dict=True, verbose=0)
         result = {k: float(v) for k, v in logs.items()}
         if self.run_ is not None:
@@ -1103,19 +1097,6 @@ def _output_classes(model: keras.Model) -> int | None:
     except (AttributeError, ValueError, IndexError, TypeError):
         return None
     return int(units) if isinstance(units, int) and units >= 2 else None
-
-
-@contextlib.contextmanager
-def _read_errors(*sources: ImageSource | None) -> Iterator[None]:
-    """Turns TensorFlow's error on an unreadable file into the source's own error naming the file."""
-    try:
-        yield
-    except _READ_ERRORS:
-        for source in sources:
-            found = source.diagnose() if source is not None else None
-            if found is not None:
-                raise found from None
-        raise
 
 
 def _phase_bounds(phases: Sequence[Phase]) -> list[tuple[int, int]]:
