@@ -104,8 +104,12 @@ def check_color_mode(color_mode: object) -> int:
     return COLOR_MODES[color_mode]
 
 
-def check_image_size(image_size: object) -> tuple[int, int] | None:
+def check_image_size(image_size: object, name: str = "image_size") -> tuple[int, int] | None:
     """``image_size`` as ``(height, width)`` of positive ints, or ``None``.
+
+    Args:
+        image_size: The value to check.
+        name: The argument's name, for the message.
 
     Raises:
         ConfigError: Anything else.
@@ -123,9 +127,9 @@ def check_image_size(image_size: object) -> tuple[int, int] | None:
     if height < 1 or width < 1:
         raise ConfigError(
             describe(
-                "`image_size` must be (height, width) with positive sides, or None",
-                received=f"image_size={image_size!r}",
-                fix="pass e.g. image_size=(28, 28)",
+                f"`{name}` must be (height, width) with positive sides, or None",
+                received=f"{name}={image_size!r}",
+                fix=f"pass e.g. {name}=(28, 28)",
             )
         )
     return (height, width)

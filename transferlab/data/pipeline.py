@@ -432,37 +432,12 @@ def make_pipeline(
 
     n = len(source)
     n_shard = len(range(index, n, workers))
-    if n_shard < num_replicas:
-        raise DataError(
-            describe(
-                "Fewer examples than replicas: some replica would get none",
-                received=f"{n_shard} examples"
-                + (f" in shard {index} of {workers}" if shard else "")
-                + f", num_replicas={num_replicas}",
-                fix="use more examples or fewer replicas",
-            )
-        )
-    sizes = _batch_sizes(n_shard, batch_size, num_replicas, drop_remainder, evaluation)
-    if steps_per_epoch is not None:
-        sizes = sizes[: _check_int("steps_per_epoch", steps_per_epoch, 1)]
+    sizes = _epoch_sizes(
+        n_shard, f" in shard {index} of {workers}" if shard else "", batch_size=batch_size,
+        num_replicas=num_replicas, drop_remainder=drop_remainder, evaluation=evaluation,
+        steps_per_epoch=steps_per_epoch, repeat=repeat, skip_batches=skip_batches, epochs=epochs,
+    )  # fmt: skip
     batches_per_epoch = len(sizes)
-    if batches_per_epoch == 0:
-        raise DataError(
-            describe(
-                "The pipeline would yield no batch: fewer examples than `batch_size` with "
-                "drop_remainder=True",
-                received=f"{n_shard} examples, batch_size={batch_size}",
-                fix="lower batch_size or pass drop_remainder=False",
-            )
-        )
-    if not repeat and skip_batches >= batches_per_epoch * epochs:
-        raise ConfigError(
-            describe(
-                "`skip_batches` skips the whole epoch",
-                received=f"skip_batches={skip_batches}, {batches_per_epoch} batches per epoch",
-                fix="pass the next epoch with epoch=..., or repeat=True",
-            )
-        )
 
     element_shape = source.element_shape
     pixel_range = source.pixel_range
@@ -534,13 +509,62 @@ def make_pipeline(
         )
     if prefetch:
         ds = ds.prefetch(prefetch)
+    return _fixed_options(ds, auto_shard=shard is None and worker is None)
 
+
+def _epoch_sizes(
+    n: int,
+    where: str,
+    *,
+    batch_size: int,
+    num_replicas: int,
+    drop_remainder: bool,
+    evaluation: bool,
+    steps_per_epoch: int | None,
+    repeat: bool,
+    skip_batches: int,
+    epochs: int,
+) -> list[int]:
+    """The sizes of one epoch's batches of ``n`` examples (``where``: for messages), checked."""
+    if n < num_replicas:
+        raise DataError(
+            describe(
+                "Fewer examples than replicas: some replica would get none",
+                received=f"{n} examples{where}, num_replicas={num_replicas}",
+                fix="use more examples or fewer replicas",
+            )
+        )
+    sizes = _batch_sizes(n, batch_size, num_replicas, drop_remainder, evaluation)
+    if steps_per_epoch is not None:
+        sizes = sizes[: _check_int("steps_per_epoch", steps_per_epoch, 1)]
+    if not sizes:
+        raise DataError(
+            describe(
+                "The pipeline would yield no batch: fewer examples than `batch_size` with "
+                "drop_remainder=True",
+                received=f"{n} examples, batch_size={batch_size}",
+                fix="lower batch_size or pass drop_remainder=False",
+            )
+        )
+    if not repeat and skip_batches >= len(sizes) * epochs:
+        raise ConfigError(
+            describe(
+                "`skip_batches` skips the whole epoch",
+                received=f"skip_batches={skip_batches}, {len(sizes)} batches per epoch",
+                fix="pass the next epoch with epoch=..., or repeat=True",
+            )
+        )
+    return sizes
+
+
+def _fixed_options(ds: tf.data.Dataset, *, auto_shard: bool) -> tf.data.Dataset:
+    """Deterministic, no autotuning and no injected parallelism or prefetching (see make_pipeline)."""
     options = tf.data.Options()
     options.deterministic = True
     options.autotune.enabled = False
     options.experimental_optimization.map_parallelization = False
     options.experimental_optimization.inject_prefetch = False
-    if shard is not None or worker is not None:
+    if not auto_shard:  # the pipeline picks this worker's examples itself
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
 
@@ -586,34 +610,11 @@ def _stream_pipeline(
 ) -> tf.data.Dataset:
     """``make_pipeline`` for a ``tf.data.Dataset`` source: the stream re-batched, epoch after epoch."""
     n = source.num_examples()
-    if n < num_replicas:
-        raise DataError(
-            describe(
-                "Fewer examples than replicas: some replica would get none",
-                received=f"{n} examples, num_replicas={num_replicas}",
-                fix="use more examples or fewer replicas",
-            )
-        )
-    sizes = _batch_sizes(n, batch_size, num_replicas, drop_remainder, evaluation)
-    if steps_per_epoch is not None:
-        sizes = sizes[: _check_int("steps_per_epoch", steps_per_epoch, 1)]
-    if not sizes:
-        raise DataError(
-            describe(
-                "The pipeline would yield no batch: fewer examples than `batch_size` with "
-                "drop_remainder=True",
-                received=f"{n} examples, batch_size={batch_size}",
-                fix="lower batch_size or pass drop_remainder=False",
-            )
-        )
-    if not repeat and skip_batches >= len(sizes) * epochs:
-        raise ConfigError(
-            describe(
-                "`skip_batches` skips the whole epoch",
-                received=f"skip_batches={skip_batches}, {len(sizes)} batches per epoch",
-                fix="pass the next epoch with epoch=..., or repeat=True",
-            )
-        )
+    sizes = _epoch_sizes(
+        n, "", batch_size=batch_size, num_replicas=num_replicas, drop_remainder=drop_remainder,
+        evaluation=evaluation, steps_per_epoch=steps_per_epoch, repeat=repeat,
+        skip_batches=skip_batches, epochs=epochs,
+    )  # fmt: skip
     element_shape = source.element_shape
     pixel_range = source.pixel_range
     num_classes = source.num_classes
@@ -649,7 +650,4 @@ def _stream_pipeline(
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(sizes) * epochs - skip_batches))
     if prefetch:
         ds = ds.prefetch(prefetch)
-    options = tf.data.Options()
-    options.deterministic = True
-    options.autotune.enabled = False
-    return ds.with_options(options)
+    return _fixed_options(ds, auto_shard=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from transferlab.data.image_folder_source import check_image_size
 from transferlab.errors import ConfigError, DataFileError, describe
 
 __all__ = ["read_images"]
@@ -71,7 +72,7 @@ def read_images(
                 "`paths` names no file", received="paths=[]", fix="pass at least one image, IDX or NumPy file"
             )
         )
-    target_size = _check_size(size)
+    target_size = check_image_size(size, name="size")
     if channels is not None and channels not in (1, 3):
         raise ConfigError(describe("`channels` must be 1, 3 or None", received=f"channels={channels!r}"))
     stacks: list[npt.NDArray[np.uint8]] = []
@@ -101,24 +102,6 @@ def read_images(
     if any(s.ndim == 4 for s in stacks):
         stacks = [s if s.ndim == 4 else s[..., None] for s in stacks]
     return np.concatenate(stacks)
-
-
-def _check_size(size: Sequence[int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    try:
-        height, width = (int(s) for s in size)
-    except (TypeError, ValueError):
-        height = width = 0
-    if height < 1 or width < 1:
-        raise ConfigError(
-            describe(
-                "`size` must be (height, width) with positive sides, or None",
-                received=f"size={size!r}",
-                fix="pass e.g. size=(28, 28)",
-            )
-        )
-    return height, width
 
 
 def _channels_of(images: npt.NDArray[np.generic[object]]) -> int:

@@ -736,15 +736,7 @@ class Trainer:
             validation_data = val_ds
             if not reasons:
                 decisions.feature_cache[phase.name] = "on"
-                fit_model = model.head
-                with dist.scope():
-                    fit_model.compile(
-                        optimizer=model.optimizer,
-                        loss=self.loss,
-                        metrics=list(self.metrics),
-                        jit_compile=jit,
-                        steps_per_execution=1,
-                    )
+                fit_model = self._compiled_head(model, dist, jit)
                 with naming_bad_files(train, validation):
                     data_fn, validation_data = _feature_data(
                         cache, model, train, validation, pipe=pipe, steps=steps, dist=dist, workers=workers
@@ -863,15 +855,7 @@ class Trainer:
         logger.info("Phase %r: head fitted in closed form: %s", phase.name, record)
         run.write_json("decisions.json", decisions.as_json())
 
-        head = model.head
-        with dist.scope():
-            head.compile(
-                optimizer=model.optimizer,
-                loss=self.loss,
-                metrics=list(self.metrics),
-                jit_compile=jit,
-                steps_per_execution=1,
-            )
+        head = self._compiled_head(model, dist, jit)
 
         def evaluate(fitted: keras.Model, data: tf.data.Dataset) -> dict[str, float]:
             with multi_worker_patch(dist), naming_bad_files(train, validation):
@@ -894,6 +878,21 @@ class Trainer:
         )
         for callback in [*chief, progress]:
             callback.on_epoch_end(first, logs)
+
+    def _compiled_head(
+        self, model: keras.Model, dist: tf.distribute.Strategy, jit: bool | str
+    ) -> keras.Model:
+        """The head alone, compiled with the phase's optimizer: it trains on cached features."""
+        head: keras.Model = model.head
+        with dist.scope():
+            head.compile(
+                optimizer=model.optimizer,
+                loss=self.loss,
+                metrics=list(self.metrics),
+                jit_compile=jit,
+                steps_per_execution=1,
+            )
+        return head
 
     def _fit_phase(
         self,
