@@ -255,3 +255,18 @@ def test_a_run_of_a_handful_of_steps_says_so(tmp_path: Path, caplog: pytest.LogC
     assert any(expected in r.getMessage() for r in caplog.records)
     notes = json.loads((result.run_dir / "decisions.json").read_text())["notes"]
     assert any(expected in note for note in notes)
+
+
+def test_decisions_made_before_training_go_to_decisions_json(tmp_path: Path) -> None:
+    trainer = Trainer(
+        resume_tiny.build, strategy=FeatureExtraction(1), run_dir=tmp_path, batch_size=16, verbose=0
+    )
+    choice = {"chosen": "linear_probe", "scores": {"linear_probe": 0.9, "scratch": 0.5}}
+    result = trainer.fit(resume_tiny.data(32), decided={"strategy_choice": choice})
+    decisions = json.loads((Path(result.run_dir) / "decisions.json").read_text())
+    assert decisions["strategy_choice"] == choice and decisions["precision"] == "float32"
+    # what was decided is not the run's identity: the same run, with another record, is reused
+    again = trainer.fit(resume_tiny.data(32), decided={"strategy_choice": {"chosen": "scratch"}})
+    assert again.reused and again.run_dir == result.run_dir
+    with pytest.raises(ConfigError, match=r"must not use the names of the Trainer's own decisions.*'notes'"):
+        trainer.fit(resume_tiny.data(32), decided={"notes": []})

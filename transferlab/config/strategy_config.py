@@ -10,7 +10,18 @@ from transferlab.strategies.by_name import STRATEGY_NAMES
 from transferlab.strategies.few_shot_heads import PROBE_METHODS
 from transferlab.strategies.fine_tune import DEFAULT_WARMUP_EPOCHS
 
-__all__ = ["StrategyConfig"]
+__all__ = ["AUTO", "AUTO_CANDIDATES", "STRATEGY_KINDS", "StrategyConfig"]
+
+#: ``strategy.kind = "auto"``: the strategy is chosen among ``strategy.auto_candidates`` by
+#: cross-validation on the labelled examples (see :mod:`transferlab.experiments.auto_strategy`).
+AUTO = "auto"
+
+#: The strategies ``auto`` chooses among by default, in order of preference (ties, and a
+#: labelled set too small to cross-validate, go to the earliest).
+AUTO_CANDIDATES: tuple[str, ...] = ("lp_ft", "linear_probe", "fine_tune", "scratch")
+
+#: Every ``strategy.kind`` a config takes: a strategy's name, or ``auto``.
+STRATEGY_KINDS: tuple[str, ...] = (*STRATEGY_NAMES, AUTO)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +43,10 @@ class StrategyConfig(ConfigSection):
 
     kind: str = field(
         "fine_tune",
-        "One of: " + ", ".join(STRATEGY_NAMES) + ".",
-        choices=STRATEGY_NAMES,
+        "One of: "
+        + ", ".join(STRATEGY_KINDS)
+        + " (auto: chosen by cross-validation on the labelled examples).",
+        choices=STRATEGY_KINDS,
     )
     epochs: int = field(3, "Epochs of the main phase(s) (for gradual: epochs per group).")
     warmup_epochs: int = field(
@@ -53,6 +66,10 @@ class StrategyConfig(ConfigSection):
     probe_method: str = field(
         "logistic", "How the linear probe is fitted (linear_probe, lp_ft).", choices=PROBE_METHODS
     )
+    auto_candidates: tuple[str, ...] = field(
+        AUTO_CANDIDATES, "The strategies auto chooses among, in order of preference (ties: the earliest)."
+    )
+    auto_folds: int = field(3, "Cross-validation folds of auto (at most the labels of the rarest class).")
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -79,6 +96,24 @@ class StrategyConfig(ConfigSection):
                     "`strategy.probe_l2` must be >= 0",
                     received=f"strategy.probe_l2={self.probe_l2}",
                     fix="pass 0 to choose it by cross-validation, or a strength > 0 such as 0.01",
+                )
+            )
+        unknown = [kind for kind in self.auto_candidates if kind not in STRATEGY_NAMES]
+        if unknown or not self.auto_candidates or len(set(self.auto_candidates)) < len(self.auto_candidates):
+            raise ConfigError(
+                describe(
+                    "`strategy.auto_candidates` must name distinct strategies",
+                    received=f"strategy.auto_candidates={list(self.auto_candidates)}",
+                    accepted=", ".join(STRATEGY_NAMES),
+                    fix=f"e.g. auto_candidates = {list(AUTO_CANDIDATES)}",
+                )
+            )
+        if self.auto_folds < 2:
+            raise ConfigError(
+                describe(
+                    "`strategy.auto_folds` must be >= 2",
+                    received=f"strategy.auto_folds={self.auto_folds}",
+                    fix="use 3 (the default) or more",
                 )
             )
         if self.learning_rate <= 0:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transferlab.config.run_config import RunConfig
 from transferlab.evaluation.classification_report import ClassificationReport
+from transferlab.experiments.auto_strategy import StrategyChoice
 from transferlab.training.train_result import TrainResult
 
 __all__ = ["ExperimentResult"]
@@ -22,6 +23,7 @@ class ExperimentResult:
         run_dir: The run folder.
         train_seconds: Wall time of training (pretraining included).
         train_result: The Trainer's :class:`~transferlab.training.train_result.TrainResult`.
+        strategy_choice: What ``strategy.kind = "auto"`` chose and why (``None`` otherwise).
     """
 
     config: RunConfig
@@ -29,6 +31,7 @@ class ExperimentResult:
     run_dir: Path
     train_seconds: float
     train_result: TrainResult
+    strategy_choice: StrategyChoice | None = None
 
     @property
     def test_accuracy(self) -> float:

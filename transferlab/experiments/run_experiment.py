@@ -11,11 +11,13 @@ import keras
 
 from transferlab._atomic import atomic_write_text
 from transferlab.config.run_config import RunConfig
+from transferlab.config.strategy_config import AUTO
 from transferlab.data.augmentation import make_augmentation
 from transferlab.data.read_examples import read_examples
 from transferlab.data.select_classes import select_classes
 from transferlab.data.task_checks import check_task
 from transferlab.evaluation.classification_report import ClassificationReport
+from transferlab.experiments.auto_strategy import choose_strategy
 from transferlab.experiments.classifier_builder import ClassifierBuilder, builder_for
 from transferlab.experiments.experiment_result import ExperimentResult
 from transferlab.experiments.prepare_data import Split, limit_examples, prepare_data
@@ -36,7 +38,10 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     ``data.validation``; if ``model.pretrain_classes`` is set, first pretrain the
     backbone on those classes (the source task, with the ``model.pretrain_*``
     recipe: :func:`~transferlab.experiments.pretrain.pretrain_backbone`) and
-    transfer its weights; train with the ``[strategy]`` through the :class:`Trainer`; evaluate
+    transfer its weights; train with the ``[strategy]`` through the :class:`Trainer`
+    (``strategy.kind = "auto"``: the strategy chosen first by cross-validation on the
+    labelled examples, :func:`~transferlab.experiments.auto_strategy.choose_strategy`,
+    recorded in ``decisions.json`` under ``strategy_choice``); evaluate
     on the test split of the same classes. The run folder gets the resolved
     ``config.toml`` (run it again to reproduce the run), ``evaluation.json`` and,
     with matplotlib installed, ``training_curves.png``, ``confusion_matrix.png``
@@ -65,11 +70,20 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
         logger.warning("%s", warning)
 
     started = time.perf_counter()
-    build = builder_for(config, train, source_weights(config, splits.train, verbose))
+    weights = source_weights(config, splits.train, verbose)
+    section, choice, decided = config.strategy, None, {}
+    if section.kind == AUTO:
+        choice = choose_strategy(config, train, weights=weights)
+        section, decided = choice.config, {"strategy_choice": choice.as_json()}
+        if choice.kind == "scratch":
+            weights = None
     trainer = Trainer(
-        build, strategy=strategy_from_config(config.strategy), options=config.training, verbose=verbose
+        builder_for(config, train, weights),
+        strategy=strategy_from_config(section),
+        options=config.training,
+        verbose=verbose,
     )
-    train_result = trainer.fit(train, validation, augment=_augmentation(config))
+    train_result = trainer.fit(train, validation, augment=_augmentation(config), decided=decided)
     train_seconds = time.perf_counter() - started
 
     report = ClassificationReport.evaluate(train_result.model, test)
@@ -80,7 +94,7 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
         config.save(run_dir / "config.toml")
         atomic_write_text(run_dir / "evaluation.json", report.to_json())
         _plots(report, test, train_result.rows, run_dir)
-    return ExperimentResult(config, report, run_dir, train_seconds, train_result)
+    return ExperimentResult(config, report, run_dir, train_seconds, train_result, choice)
 
 
 def source_weights(config: RunConfig, train: Split, verbose: int | str = 0) -> str | None:

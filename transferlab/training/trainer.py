@@ -131,10 +131,13 @@ class _Decisions:
     backup_fallback: str | None = None
     data_order: str = "a pure function of (seed, epoch): exact mid-epoch resume"
     input: str = "global batches, split over the replicas by tf.distribute"
+    #: What the caller decided before training (``Trainer.fit(decided=...)``), at the top level.
+    decided: dict[str, object] = dataclasses.field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
-        return {k: v for k, v in out.items() if v is not None and not (k == "head_fit" and not v)}
+        decided: dict[str, object] = out.pop("decided")
+        return {k: v for k, v in out.items() if v is not None and not (k == "head_fit" and not v)} | decided
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,6 +451,7 @@ class Trainer:
         validation: DataArg | None = None,
         *,
         augment: keras.layers.Layer | None = None,
+        decided: Mapping[str, object] | None = None,
     ) -> TrainResult:
         """Trains every phase (resuming the run's backup if there is one).
 
@@ -463,6 +467,10 @@ class Trainer:
             validation: Validation examples (the same kinds), evaluated after every epoch.
             augment: An augmentation layer (``make_augmentation(...)``) applied
                 on the fly to training batches.
+            decided: What was decided before training, recorded in
+                ``decisions.json`` beside the Trainer's own decisions (e.g.
+                ``{"strategy_choice": ...}``, what ``strategy.kind = "auto"``
+                chose and its scores). Not part of the run's identity.
 
         Returns:
             A :class:`TrainResult` (history over all phases, the model, the run
@@ -475,6 +483,15 @@ class Trainer:
             ResumeError: The backup does not fit the run.
         """
         started = time.perf_counter()
+        clash = sorted(set(decided or {}) & {f.name for f in dataclasses.fields(_Decisions)})
+        if clash:
+            raise ConfigError(
+                describe(
+                    "`decided` must not use the names of the Trainer's own decisions",
+                    received=f"keys {clash}",
+                    fix="record it under another key, e.g. 'strategy_choice'",
+                )
+            )
         plan = self._plan(train, validation, augment)
         options, dinfo = self.options, plan.dinfo
         worker = f"{dinfo.task_type}{dinfo.task_index}" if dinfo.task_type else "chief"
@@ -488,7 +505,7 @@ class Trainer:
                     run.path
                 )
                 return self._stored_result(run, plan.dist)
-            return self._train(run, plan, augment, started)
+            return self._train(run, plan, augment, started, dict(decided or {}))
         finally:
             run.release()
 
@@ -596,6 +613,7 @@ class Trainer:
         plan: _Plan,
         augment: keras.layers.Layer | None,
         started: float,
+        decided: dict[str, object],
     ) -> TrainResult:
         options = self.options
         dist, dinfo, precision, model = plan.dist, plan.dinfo, plan.precision, plan.model
@@ -625,7 +643,7 @@ class Trainer:
             total_epochs=max(1, bounds[-1][1] if bounds else 1), verbose=self.verbose if is_chief else 0
         )
         progress.run_started(run.path, resumed_from=str(loaded.position) if loaded is not None else None)
-        decisions = _Decisions(precision=precision)
+        decisions = _Decisions(precision=precision, decided=decided)
         if stream:
             decisions.data_order = (
                 "a tf.data.Dataset stream, read front to back with a shuffle buffer keyed by (seed, epoch): "
