@@ -178,3 +178,57 @@ def test_a_folder_data_set_is_read_in_batches_with_the_runs_settings(model_file,
         == 2
     )
     assert "image_size=(28, 28)" in _one_line_error(capsys)
+
+
+def test_tta_from_the_run_or_the_flag_reaches_the_report(model_file, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from tiny_folders import write_split_folders
+
+    from transferlab.config import DataConfig, RunConfig, TrainingOptions
+    from transferlab.data.image_folder_source import ImageFolderSource
+    from transferlab.evaluation import ClassificationReport
+    from transferlab.serving import load_trained_model
+
+    evaluate = ClassificationReport.evaluate
+    calls = []
+
+    def spy(model, data, **kwargs):
+        calls.append(kwargs)
+        return evaluate(model, data, **kwargs)
+
+    monkeypatch.setattr(ClassificationReport, "evaluate", staticmethod(spy))
+    root = write_split_folders(tmp_path / "pets", [1, 1, 1], [2, 3, 2], size=(28, 28))
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_file, run / "model.keras")
+    data = DataConfig(dataset="folder", path=str(root), augment="strong", tta=2)
+    RunConfig(data=data, training=TrainingOptions(seed=3)).save(run / "config.toml")
+    assert main(["evaluate", str(run), "--batch-size", "4"]) == 0  # the run's data.tta
+    assert calls == [{"batch_size": 4, "tta": 2, "tta_preset": "strong", "seed": 3}]
+    assert json.loads((run / "evaluation.json").read_text())["tta"] == 2
+    assert main(["evaluate", str(run), "--tta", "1"]) == 0
+    assert calls[1] == {"batch_size": 256, "tta": 1, "tta_preset": "strong", "seed": 3}
+    record = json.loads((run / "evaluation.json").read_text())
+    test = ImageFolderSource(root / "test")
+    reference = evaluate(load_trained_model(run), test, tta=1, tta_preset="strong", seed=3)
+    assert record["tta"] == 1 and record["confusion_matrix"] == reference.confusion_matrix.tolist()
+    assert main(["evaluate", str(run), "--tta", "0"]) == 0  # the flag turns the run's tta off
+    assert len(calls) == 2 and json.loads((run / "evaluation.json").read_text())["tta"] == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--tta", "-1"]) == 2
+    assert (
+        "`data.tta` must be >= 0. Received: data.tta=-1. Fix: use 0 for no test-time augmentation, "
+        "or e.g. 4 (--tta 4) for each test image and 4 augmented copies.\n"
+    ) in _one_line_error(capsys)
+
+
+def test_with_tta_images_of_another_size_are_refused_as_without(model_file, tmp_path, capsys):
+    from tiny_folders import write_split_folders
+
+    root = write_split_folders(tmp_path / "pets", [1, 1, 1], [1, 1, 1], size=(14, 14))
+    args = ["evaluate", str(model_file), "--dataset", "folder", "--path", str(root), "--tta", "2"]
+    assert main(args) == 2
+    error = _one_line_error(capsys)
+    assert "The images' size differs from the model's input size. Received: images 14x14" in error
+    assert "image_size=(28, 28)" in error

@@ -54,3 +54,20 @@ def test_pad_without_a_size_is_refused_when_the_folder_is_read(tmp_path: Path) -
     root = write_split_folders(tmp_path / "f", [1, 1], [1, 1])
     with pytest.raises(ConfigError, match=r"`resize='pad'` needs an `image_size`"):
         DataConfig(dataset="folder", path=str(root), resize="pad").load_dataset()
+
+
+def test_tta_is_off_by_default_and_draws_with_the_training_preset_else_light() -> None:
+    assert DataConfig().tta == 0
+    config = RunConfig.from_toml('[data]\ntta = 4\naugment = "strong"\n')
+    assert config.data.tta == 4 and config.data.tta_preset == "strong"
+    assert DataConfig(tta=2).tta_preset == "light"
+    assert "0: off" in DataConfig.field_docs()["tta"]
+
+
+def test_a_negative_tta_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        DataConfig(tta=-1)
+    assert str(info.value) == (
+        "`data.tta` must be >= 0. Received: data.tta=-1. Fix: use 0 for no test-time augmentation, "
+        "or e.g. 4 (--tta 4) for each test image and 4 augmented copies."
+    )

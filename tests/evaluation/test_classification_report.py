@@ -10,11 +10,12 @@ import pytest
 import tensorflow as tf
 from tiny_folders import damage, write_class_folder
 
+from transferlab.data.augmentation import make_augmentation
 from transferlab.data.image_folder import load_image_folder
 from transferlab.data.image_folder_source import ImageFolderSource
 from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.pipeline import make_pipeline
-from transferlab.data.source import StreamSource
+from transferlab.data.source import StreamSource, as_source
 from transferlab.errors import ConfigError, DataError, DataFileError
 from transferlab.evaluation import ClassificationReport
 
@@ -177,3 +178,100 @@ def test_subset_keeps_the_rows_asked_for(report):
     assert part.labels.tolist() == [2, 0] and part.predictions.tolist() == [0, 1]
     np.testing.assert_array_equal(part.probabilities, report.probabilities[[4, 1]])
     assert part.class_names == report.class_names
+
+
+# Test-time augmentation ------------------------------------------------------------------
+
+
+def _by_hand(model, data, *, batch_size, replicas, copies, preset, seed):
+    """The mean of the model's probabilities over each batch and ``copies`` copies drawn in a row."""
+    augmentation = make_augmentation(preset, seed=seed)  # built here, apart from the report's
+    means = []
+    pipeline = make_pipeline(as_source(data), batch_size=batch_size, num_replicas=replicas, evaluation=True)
+    for x, _ in pipeline:
+        outputs = [model(x, training=False).numpy()]
+        outputs += [model(augmentation(x, training=True), training=False).numpy() for _ in range(copies)]
+        means.append(np.mean(outputs, axis=0))
+    return np.concatenate(means)
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["one-device", "mirrored"])
+def test_tta_is_the_mean_over_each_example_and_its_copies_drawn_with_the_seed(request, distributed):
+    data = _images(9)  # batches of 4, 4 and 1
+    model = _model(request.getfixturevalue("mirrored") if distributed else None)
+    report = ClassificationReport.evaluate(model, data, batch_size=4, tta=3, tta_preset="standard", seed=7)
+    want = _by_hand(
+        model, data, batch_size=4, replicas=2 if distributed else 1, copies=3, preset="standard", seed=7
+    )
+    np.testing.assert_allclose(report.probabilities, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(report.labels, data.labels)
+    plain = ClassificationReport.evaluate(model, data, batch_size=4)
+    assert np.abs(report.probabilities - plain.probabilities).max() > 1e-3  # the copies count
+
+
+def test_tta_zero_is_the_evaluation_without_it_exactly():
+    data, model = _images(9), _model(None)
+    plain = ClassificationReport.evaluate(model, data, batch_size=4)
+    off = ClassificationReport.evaluate(model, data, batch_size=4, tta=0, tta_preset="strong", seed=3)
+    np.testing.assert_array_equal(off.probabilities, plain.probabilities)
+    np.testing.assert_array_equal(off.labels, plain.labels)
+
+
+def test_tta_gives_the_same_numbers_for_a_seed_and_others_for_another_seed():
+    data, model = _images(9), _model(None)
+    first = ClassificationReport.evaluate(model, data, batch_size=4, tta=2, seed=1)
+    again = ClassificationReport.evaluate(model, data, batch_size=4, tta=2, seed=1)
+    other = ClassificationReport.evaluate(model, data, batch_size=4, tta=2, seed=2)
+    np.testing.assert_array_equal(first.probabilities, again.probabilities)
+    assert np.abs(first.probabilities - other.probabilities).max() > 1e-3
+
+
+def test_tta_on_a_folder_source_and_on_a_stream_read_once_equals_tta_on_the_arrays(tmp_path):
+    root = write_class_folder(tmp_path / "f", [4, 6, 3], size=(4, 4))
+    model = _model(None)
+    arrays = load_image_folder(root)
+    eager = ClassificationReport.evaluate(model, arrays, batch_size=4, tta=2, seed=5)
+    lazy = ClassificationReport.evaluate(model, ImageFolderSource(root), batch_size=4, tta=2, seed=5)
+    np.testing.assert_array_equal(lazy.labels, eager.labels)
+    np.testing.assert_allclose(lazy.probabilities, eager.probabilities, rtol=1e-6, atol=1e-7)
+    reads = []
+
+    def count(x, y):
+        reads.append(1)
+        return x, y
+
+    stream = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels)).map(
+        lambda x, y: tf.py_function(count, [x, y], [tf.uint8, tf.int64])
+    )
+    stream = stream.map(lambda x, y: (tf.ensure_shape(x, (4, 4)), tf.ensure_shape(y, ())))
+    streamed = ClassificationReport.evaluate(model, stream, batch_size=4, tta=2, seed=5)
+    np.testing.assert_array_equal(streamed.labels, eager.labels)
+    np.testing.assert_allclose(streamed.probabilities, eager.probabilities, rtol=1e-6, atol=1e-7)
+    evaluated = len(reads)  # the copies are made in memory: the stream is read as often as without them
+    reads.clear()
+    ClassificationReport.evaluate(model, stream, batch_size=4)
+    assert evaluated == len(reads) >= 13
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"tta": -1},
+            "`tta` must be an integer >= 0. Received: tta=-1. Fix: pass 0 for no test-time augmentation, "
+            "or e.g. tta=4 for each example and 4 augmented copies.",
+        ),
+        ({"tta": 1.5}, "`tta` must be an integer >= 0. Received: tta=1.5."),
+        ({"tta": True}, "`tta` must be an integer >= 0. Received: tta=True."),
+        (
+            {"tta": 2, "tta_preset": "heavy"},
+            "Unknown augmentation preset `tta_preset`. Received: tta_preset='heavy'. "
+            "Accepted: 'none', 'light', 'standard', 'strong'.",
+        ),
+        ({"tta": 2, "seed": -1}, "`seed` must be an integer >= 0. Received: seed=-1."),
+    ],
+)
+def test_tta_argument_errors(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        ClassificationReport.evaluate(_model(None), _images(4), **kwargs)
+    assert str(info.value).startswith(message)

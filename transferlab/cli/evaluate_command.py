@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from transferlab.cli.config_flags import add_config_flags
 from transferlab.data.load_dataset import DATASETS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from transferlab.config import DataConfig
+    from transferlab.config import RunConfig
 
 __all__ = ["register"]
 
@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--no-download", action="store_true", help="never download the data set; fail if no local copy"
     )
+    add_config_flags(parser, keys=("data.tta",))  # default: the run's data.tta
     parser.set_defaults(run=run)
 
 
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.model)
     out_dir = _output_folder(source)
-    settings = _data_settings(source, args)
+    config = _run_settings(source, args)
+    settings = config.data
     if args.plots:
         from transferlab.evaluation.figure import new_figure
 
@@ -94,8 +96,22 @@ def run(args: argparse.Namespace) -> int:
                 f"in its label order (e.g. --classes {' '.join(data.class_names[:num_outputs])})",
             )
         )
-    predictions = predict(model, data, batch_size=args.batch_size)
-    report = ClassificationReport.from_probabilities(predictions.probabilities, data.labels, data.class_names)
+    if settings.tta:  # test-time augmentation, as a run evaluates with it
+        if len(data):  # the images fit the model, said as without tta (one image read)
+            predict(model, data.take([0]))
+        report = ClassificationReport.evaluate(
+            model,
+            data,
+            batch_size=args.batch_size,
+            tta=settings.tta,
+            tta_preset=settings.tta_preset,
+            seed=config.training.seed,
+        )
+    else:
+        predictions = predict(model, data, batch_size=args.batch_size)
+        report = ClassificationReport.from_probabilities(
+            predictions.probabilities, data.labels, data.class_names
+        )
     print(report.to_text())
     record = {
         "model": str(source),
@@ -103,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "path": settings.path or None,
         "split": args.split,
         "classes": list(data.class_names),
+        "tta": settings.tta,
         **report.to_dict(),
     }
     written = [atomic_write_json(out_dir / "evaluation.json", record)]
@@ -126,16 +143,20 @@ def _output_folder(source: Path) -> Path:
     return source.parent
 
 
-def _data_settings(source: Path, args: argparse.Namespace) -> DataConfig:
-    """The ``[data]`` settings: the run's ``config.toml`` (else the defaults), with the flags applied."""
-    from transferlab.config import DataConfig, RunConfig
+def _run_settings(source: Path, args: argparse.Namespace) -> RunConfig:
+    """The run's ``config.toml`` (else the defaults), with the flags applied to its ``[data]``.
+
+    Its ``[data]`` says what is read and how, ``training.seed`` seeds test-time augmentation.
+    """
+    from transferlab.cli.config_flags import config_overrides
+    from transferlab.config import RunConfig
 
     config_file = _output_folder(source) / "config.toml"
-    data = RunConfig.load(config_file).data if config_file.is_file() else DataConfig()
-    overrides = {
-        key: value for key, value in (("dataset", args.dataset), ("path", args.path)) if value is not None
-    }
-    return dataclasses.replace(data, **overrides)
+    config = RunConfig.load(config_file) if config_file.is_file() else RunConfig()
+    # unset flags are None, which with_overrides skips
+    return config.with_overrides(
+        {"data.dataset": args.dataset, "data.path": args.path, **config_overrides(args)}
+    )
 
 
 def _classes(args: argparse.Namespace) -> list[int | str]:

@@ -12,6 +12,7 @@ from transferlab.data.labeled_images import LabeledImages
 from transferlab.data.load_dataset import DATASETS, DEFAULT_RESIZE, RESIZE_MODES, load_dataset
 from transferlab.data.source import IndexedSource
 from transferlab.errors import ConfigError, describe
+from transferlab.evaluation.tta_probabilities import DEFAULT_TTA_PRESET
 
 __all__ = ["DataConfig"]
 
@@ -82,6 +83,22 @@ class DataConfig(ConfigSection):
         "none", "Augmentation preset for training batches.", choices=("none", "light", "standard", "strong")
     )
     augment_strength: float = field(1.0, "Scales the augmentation preset's magnitudes.")
+    tta: int = field(
+        0,
+        "Test-time augmentation: average each test image's predicted probabilities over it and this "
+        f"many augmented copies (preset: augment, or {DEFAULT_TTA_PRESET!r} when that is 'none'; "
+        "seed: training.seed); 0: off.",
+    )
+
+    @property
+    def tta_preset(self) -> str:
+        """The augmentation preset test-time augmentation draws its copies with (see the ``tta`` field).
+
+        Example:
+            >>> DataConfig(augment="strong").tta_preset, DataConfig().tta_preset
+            ('strong', 'light')
+        """
+        return self.augment if self.augment != "none" else DEFAULT_TTA_PRESET
 
     def validate(self) -> None:
         if self.image_size and (len(self.image_size) != 2 or min(self.image_size) < 1):
@@ -122,6 +139,15 @@ class DataConfig(ConfigSection):
                     f"data.validation={self.validation} ({held_out} of the {self.labels_per_class} "
                     "labelled examples per class held out)",
                     fix="pass more labels per class, or validation=0 (--validation 0) for no validation split",
+                )
+            )
+        if self.tta < 0:
+            raise ConfigError(
+                describe(
+                    "`data.tta` must be >= 0",
+                    received=f"data.tta={self.tta}",
+                    fix="use 0 for no test-time augmentation, or e.g. 4 (--tta 4) for each test image "
+                    "and 4 augmented copies",
                 )
             )
         if len(set(self.classes)) != len(self.classes):

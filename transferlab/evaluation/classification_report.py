@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferlab.errors import ConfigError, DataError, describe
+from transferlab.evaluation.tta_probabilities import DEFAULT_TTA_PRESET, as_probabilities, tta_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -46,6 +47,31 @@ def _outputs(model: keras.Model) -> int | None:
     except (AttributeError, ValueError, IndexError, TypeError):
         return None
     return units if isinstance(units, int) and units >= 2 else None
+
+
+def _tta_augmentation(tta: object, preset: object, seed: object) -> keras.Sequential | None:
+    """The augmentation test-time augmentation draws with (``None`` when ``tta`` is 0), arguments checked."""
+    from transferlab.data.augmentation import AUGMENTATION_PRESETS, make_augmentation
+
+    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or tta < 0:
+        raise ConfigError(
+            describe(
+                "`tta` must be an integer >= 0",
+                received=f"tta={tta!r}",
+                fix="pass 0 for no test-time augmentation, or e.g. tta=4 for each example and 4 augmented copies",
+            )
+        )
+    if not isinstance(preset, str) or preset not in AUGMENTATION_PRESETS:
+        raise ConfigError(
+            describe(
+                "Unknown augmentation preset `tta_preset`",
+                received=f"tta_preset={preset!r}",
+                accepted=", ".join(map(repr, AUGMENTATION_PRESETS)),
+            )
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(describe("`seed` must be an integer >= 0", received=f"seed={seed!r}"))
+    return make_augmentation(preset, seed=int(seed)) if tta else None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -104,7 +130,16 @@ class ClassificationReport:
         return cls(names, y.astype(np.int64), probs)
 
     @classmethod
-    def evaluate(cls, model: keras.Model, data: object, *, batch_size: int = 256) -> ClassificationReport:
+    def evaluate(
+        cls,
+        model: keras.Model,
+        data: object,
+        *,
+        batch_size: int = 256,
+        tta: int = 0,
+        tta_preset: str = DEFAULT_TTA_PRESET,
+        seed: int = 0,
+    ) -> ClassificationReport:
         """Runs ``model`` on ``data`` and builds the report.
 
         Every example is predicted exactly once, also under a distribution
@@ -124,6 +159,14 @@ class ClassificationReport:
         The model is expected to output probabilities (a softmax head); logits
         are turned into probabilities with a softmax.
 
+        With ``tta=n > 0`` (test-time augmentation), each example's
+        probabilities are the mean over the example and ``n`` augmented copies
+        of it (see :func:`~transferlab.evaluation.tta_probabilities.tta_probabilities`):
+        each batch is read once and augmented in memory, ``n`` times in a row,
+        by one ``make_augmentation(tta_preset, seed=seed)`` for the whole call,
+        so the same call (data, ``batch_size``, ``seed``) gives the same
+        numbers; the model runs ``n + 1`` times per batch.
+
         Args:
             model: A classifier taking raw-pixel batches of ``data``'s images.
             data: The labelled examples: a ``LabeledImages``, a source, an
@@ -131,12 +174,17 @@ class ClassificationReport:
                 of ``(image, label)`` (its classes: the model's outputs).
             batch_size: Examples per batch, rounded up to a multiple of the
                 strategy's replicas.
+            tta: Augmented copies averaged over besides each example; 0: off.
+            tta_preset: The augmentation preset the copies are drawn with
+                (see :func:`~transferlab.data.make_augmentation`).
+            seed: Seed of the copies' transformations.
 
         Returns:
             The report over all examples of ``data``.
 
         Raises:
-            ConfigError: ``batch_size`` below 1.
+            ConfigError: ``batch_size`` below 1, ``tta`` or ``seed`` below 0,
+                an unknown ``tta_preset``.
             DataError: The model gave another number of outputs than examples,
                 or (see ``make_pipeline``) too few examples for the replicas;
                 data of a kind no source is made of.
@@ -151,6 +199,8 @@ class ClassificationReport:
             >>> report = ClassificationReport.evaluate(model, data, batch_size=4)
             >>> report.probabilities.shape, len(report.labels)
             ((5, 2), 5)
+            >>> ClassificationReport.evaluate(model, data, tta=4, seed=0).probabilities.shape
+            (5, 2)
         """
         import tensorflow as tf
 
@@ -162,6 +212,7 @@ class ClassificationReport:
             raise ConfigError(
                 describe("`batch_size` must be an integer >= 1", received=f"batch_size={batch_size!r}")
             )
+        augmentation = _tta_augmentation(tta, tta_preset, seed)
         outputs_per_example = model.output_shape[-1]
         source = as_source(
             data,
@@ -172,14 +223,17 @@ class ClassificationReport:
         batch = int(batch_size) + (-int(batch_size)) % replicas
         pipeline = make_pipeline(source, batch_size=batch, num_replicas=replicas, evaluation=True)
         with naming_bad_files(source):
-            if isinstance(source, IndexedSource):
+            if isinstance(source, IndexedSource) and augmentation is None:
                 labels = source.labels
                 outputs = np.asarray(model.predict(pipeline, verbose=0), dtype=np.float64)
-            else:  # a stream: its labels come with its batches, read once
+            else:  # a stream (its labels come with its batches, read once), or test-time augmentation
                 parts, label_parts = [], []
                 for x, y in pipeline:
-                    out = model.predict_on_batch(x) if replicas == 1 else model(x, training=False)
-                    parts.append(np.asarray(tf.convert_to_tensor(out), dtype=np.float64))
+                    if augmentation is not None:
+                        parts.append(tta_probabilities(model, x, copies=int(tta), augmentation=augmentation))
+                    else:
+                        out = model.predict_on_batch(x) if replicas == 1 else model(x, training=False)
+                        parts.append(np.asarray(tf.convert_to_tensor(out), dtype=np.float64))
                     label_parts.append(np.asarray(y, dtype=np.int64))
                 labels = np.concatenate(label_parts) if label_parts else np.zeros(0, np.int64)
                 outputs = np.concatenate(parts) if parts else np.zeros((0, source.num_classes))
@@ -190,10 +244,7 @@ class ClassificationReport:
                     received=f"{len(outputs)} predictions for {len(labels)} examples",
                 )
             )
-        if outputs.size and (outputs.min() < 0 or not np.allclose(outputs.sum(1), 1, atol=1e-3)):
-            shifted = np.exp(outputs - outputs.max(1, keepdims=True))
-            outputs = shifted / shifted.sum(1, keepdims=True)
-        return cls.from_probabilities(outputs, labels, source.class_names)
+        return cls.from_probabilities(as_probabilities(outputs), labels, source.class_names)
 
     def subset(self, indices: npt.ArrayLike) -> ClassificationReport:
         """The report over the examples ``indices`` only, in that order (e.g. the top losses).
