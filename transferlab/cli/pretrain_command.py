@@ -13,15 +13,16 @@ __all__ = ["NOT_APPLICABLE", "register"]
 HELP = "pretrain a backbone on a source data set (its classes, all examples) and write it for model.weights"
 
 #: Config keys that say nothing about a pretraining (no flag here; a file that sets one is refused
-#: when it would change what is trained): the target's few labels, validation and augmentation,
-#: the source classes of a run that pretrains itself, the strategy, the target's schedule (the
-#: recipe's is model.pretrain_schedule) and the run folder's overwrite (`--overwrite` here replaces
-#: the backbone file).
+#: when it would change what is trained): the target's few labels, validation, augmentation and
+#: test-time augmentation, the source classes of a run that pretrains itself, the strategy, the
+#: target's schedule (the recipe's is model.pretrain_schedule) and the run folder's overwrite
+#: (`--overwrite` here replaces the backbone file).
 NOT_APPLICABLE = (
     "data.labels_per_class",
     "data.validation",
     "data.augment",
     "data.augment_strength",
+    "data.tta",
     "model.pretrain_classes",
     "training.overwrite",
     "training.schedule",

@@ -86,7 +86,13 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     train_result = trainer.fit(train, validation, augment=_augmentation(config), decided=decided)
     train_seconds = time.perf_counter() - started
 
-    report = ClassificationReport.evaluate(train_result.model, test)
+    report = ClassificationReport.evaluate(
+        train_result.model,
+        test,
+        tta=config.data.tta,
+        tta_preset=config.data.tta_preset,
+        seed=config.training.seed,
+    )
     run_dir = Path(train_result.run_dir)
     if train_result.reused:
         logger.info("run %s had finished: its files are left as they are", run_dir)
