@@ -165,3 +165,12 @@ def test_a_class_without_training_examples_is_warned_about_before_any_training(
     warnings = [r for r in caplog.records if r.name == "transferlab.experiments"]
     assert [r.levelno for r in warnings] == [logging.WARNING]
     assert "has no training examples: the model can never learn to predict it" in warnings[0].getMessage()
+
+
+def test_the_prototypes_strategy_gets_the_cosine_head_it_needs(first_run, mnist_dir):
+    _, _, tmp_path = first_run
+    result = run_experiment(_config(mnist_dir, tmp_path, kind="prototypes"), verbose=0)
+    assert result.train_result.model.head_kind == "cosine"
+    assert 0.2 < result.test_accuracy <= 1.0  # five classes: better than chance from 4 labels each
+    dense = run_experiment(_config(mnist_dir, tmp_path, kind="linear_probe"), verbose=0)
+    assert dense.train_result.model.head_kind == "dense"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from transferlab.backbones.classifier import HEADS
 from transferlab.config_section import ConfigSection, field
 from transferlab.data.augmentation import AUGMENTATION_PRESETS
 from transferlab.errors import ConfigError, describe
@@ -29,6 +30,12 @@ class ModelConfig(ConfigSection):
     width: float = field(1.0, "Width multiplier, for backbones that take one (AlexNet).")
     pooling: str = field("avg", "How the feature map becomes a vector.", choices=("avg", "max", "flatten"))
     dropout: float = field(0.0, "Dropout rate before the head.")
+    head: str = field(
+        "auto",
+        "The head's last layer: dense, cosine (a learnt scale x cosine similarity), or auto "
+        "(cosine for strategy prototypes, which needs it; else dense).",
+        choices=("auto", *HEADS),
+    )
     pretrain_classes: tuple[int, ...] = field(
         (), "If set: first pretrain the backbone on these classes (source task), then transfer."
     )

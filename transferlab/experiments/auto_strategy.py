@@ -172,7 +172,7 @@ def choose_strategy(
             fit_on, score_on = train.take(rest), train.take(held_out)
             start = None if kind == "scratch" else weights
             trainer = Trainer(
-                builder_for(config, fit_on, start),
+                builder_for(config, fit_on, start, kind=kind),
                 strategy=strategy_from_config(_as(section, kind)),
                 options=options,
                 verbose=verbose,

@@ -19,14 +19,21 @@ class ClassifierBuilder(Protocol):
     def __call__(self, precision: str = "float32") -> Classifier: ...
 
 
-def builder_for(config: RunConfig, data: Split, weights: str | None) -> ClassifierBuilder:
+def builder_for(
+    config: RunConfig, data: Split, weights: str | None, *, kind: str | None = None
+) -> ClassifierBuilder:
     """The classifier builder (for ``data``'s classes and image shape) the Trainer calls inside its scope.
 
     The ``[model]`` section says which backbone (``backbone``, ``width``,
-    ``input_size``) and which head (``pooling``, ``dropout``); ``weights`` is
-    where the backbone starts from (``None``: random).
+    ``input_size``) and which head (``pooling``, ``dropout``, ``head``: ``auto``
+    is the cosine head for the ``prototypes`` strategy, else dense); ``weights``
+    is where the backbone starts from (``None``: random); ``kind`` is the
+    strategy that will train it (default: ``strategy.kind``).
     """
     input_shape = as_source(data).element_shape
+    head = config.model.head
+    if head == "auto":
+        head = "cosine" if (kind or config.strategy.kind) == "prototypes" else "dense"
 
     def build(precision: str = "float32") -> Classifier:
         build_it = functools.partial(
@@ -38,6 +45,7 @@ def builder_for(config: RunConfig, data: Split, weights: str | None) -> Classifi
             weights=weights,
             pooling=config.model.pooling,
             dropout=config.model.dropout,
+            head=head,
             precision=precision,
         )
         # `width` only when not the default: not every backbone's builder takes one

@@ -71,6 +71,7 @@ def pretrain_backbone(
             without ``overwrite`` (checked before any training).
     """
     out_path = None if out is None else check_backbone_file(out, overwrite=overwrite)
+    config = config.with_overrides({"model.head": "dense"})  # the source task's head: softmax
     name = pretrain_run_name(config, source_data)
     target = config.training.runs_path / name / BACKBONE_FILE
     if target.is_file():
@@ -89,11 +90,13 @@ def pretrain_run_name(config: RunConfig, source_data: Split) -> str:
     The digest covers what the pretraining depends on: the source examples
     (their fingerprint), the ``[model]`` section (backbone, start weights,
     recipe) and the ``[training]`` options, so runs and commands that share a
-    pretraining train it once. The target's ``training.schedule`` and
-    ``model.pretrain_classes`` (already in the examples) are left out.
+    pretraining train it once. The target's ``training.schedule``,
+    ``model.head`` (the source task's is dense) and ``model.pretrain_classes``
+    (already in the examples) are left out.
     """
     model = config.model.to_mapping()
-    model.pop("pretrain_classes")
+    for target_only in ("pretrain_classes", "head"):  # the source task's head is always dense
+        model.pop(target_only)
     training = config.training.to_mapping()
     for not_used in ("run_name", "schedule"):
         training.pop(not_used)

@@ -78,7 +78,7 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
         if choice.kind == "scratch":
             weights = None
     trainer = Trainer(
-        builder_for(config, train, weights),
+        builder_for(config, train, weights, kind=section.kind),
         strategy=strategy_from_config(section),
         options=config.training,
         verbose=verbose,
