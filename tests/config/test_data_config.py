@@ -59,8 +59,27 @@ def test_pad_without_a_size_is_refused_when_the_folder_is_read(tmp_path: Path) -
 def test_tta_is_off_by_default_and_draws_with_the_training_preset_else_light() -> None:
     assert DataConfig().tta == 0
     config = RunConfig.from_toml('[data]\ntta = 4\naugment = "strong"\n')
-    assert config.data.tta == 4 and config.data.tta_preset == "strong"
-    assert DataConfig(tta=2).tta_preset == "light"
+    assert config.data.tta == 4 and config.tta_preset() == "strong"
+    assert RunConfig.from_toml("[data]\ntta = 2\n").tta_preset() == "light"
+    # augment = "auto": the preset the strategy trains with on few labels (lp_ft: standard)
+    few = RunConfig.from_toml('[data]\nlabels_per_class = 5\n[strategy]\nkind = "lp_ft"\n')
+    assert few.tta_preset() == "standard" and few.tta_preset("scratch") == "light"
+
+
+def test_augment_auto_turns_augmentation_on_only_where_it_was_measured_to_help() -> None:
+    assert DataConfig().augment == "auto"
+    few = RunConfig.from_toml('[data]\nlabels_per_class = 5\n[strategy]\nkind = "lp_ft"\n')
+    assert few.augment_preset() == "standard" and few.augmentation() is not None
+    assert [few.augment_preset(kind) for kind in ("fine_tune", "scratch", "linear_probe")] == ["none"] * 3
+    assert few.augmentation("fine_tune") is None
+    all_labels = RunConfig.from_toml('[strategy]\nkind = "lp_ft"\n')
+    assert all_labels.augment_preset() == "none"
+    chosen = RunConfig.from_toml(
+        '[data]\nlabels_per_class = 5\naugment = "light"\n[strategy]\nkind = "scratch"\n'
+    )
+    assert chosen.augment_preset() == "light"  # a preset named is used as named
+    none = RunConfig.from_toml('[data]\nlabels_per_class = 5\naugment = "none"\n[strategy]\nkind = "lp_ft"\n')
+    assert none.augmentation() is None
     assert "0: off" in DataConfig.field_docs()["tta"]
 
 

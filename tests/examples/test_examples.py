@@ -73,23 +73,22 @@ def test_toml_configs_run_through_the_cli(
 ) -> None:
     from transferlab.cli.main import main
     from transferlab.config import RunConfig
+    from transferlab.config.recipes import FEW_SHOT
 
     transfer = RunConfig.load(EXAMPLES / "few_shot_transfer.toml")
     scratch = RunConfig.load(EXAMPLES / "scratch_baseline.toml")
-    assert (transfer.strategy.kind, transfer.data.labels_per_class, transfer.model.pretrain_classes) == (
-        "fine_tune",
-        10,
-        (0, 1, 2, 3, 4),
-    )
+    assert (transfer.data.labels_per_class, transfer.model.pretrain_classes) == (10, (0, 1, 2, 3, 4))
+    # the example is the recommended recipe, key for key
+    assert transfer.with_overrides(FEW_SHOT) == transfer
     assert (scratch.strategy.kind, scratch.data.classes, scratch.model.pretrain_classes) == (
         "scratch",
         (5, 6, 7, 8, 9),
         (),
     )
-    # Equal epoch budgets: scratch trains warmup_epochs + epochs, like the two transfer phases.
-    assert scratch.strategy.warmup_epochs + scratch.strategy.epochs == (
-        transfer.strategy.warmup_epochs + transfer.strategy.epochs
-    )
+    # Equal budgets: scratch trains warmup_epochs + epochs, as many as LP-FT fine-tunes (its probe
+    # is fitted in closed form), on the same labels in the same batches.
+    assert scratch.strategy.warmup_epochs + scratch.strategy.epochs == transfer.strategy.epochs
+    assert scratch.training.batch_size == transfer.training.batch_size
 
     monkeypatch.setenv("TRANSFERLAB_MNIST_DIR", str(mnist_dir))
     short = [
@@ -112,7 +111,7 @@ def test_toml_configs_run_through_the_cli(
     assert main(["train", "--config", str(EXAMPLES / "few_shot_transfer.toml"), *short]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^test accuracy [01]\.\d{4}; trained in", out, re.M), out
-    (run,) = [p for p in tmp_path.iterdir() if "-finetune-" in p.name]
+    (run,) = [p for p in tmp_path.iterdir() if "-lpft-" in p.name]
     assert (run / "evaluation.json").is_file()
     saved = RunConfig.load(run / "config.toml")
     assert saved.data.max_train == 300 and saved.model.pretrain_classes == (0, 1, 2, 3, 4)

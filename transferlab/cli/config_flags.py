@@ -7,6 +7,7 @@ import dataclasses
 import typing
 from collections.abc import Collection, Sequence
 
+from transferlab.config.recipes import RECIPES
 from transferlab.config.run_config import RunConfig
 
 __all__ = ["ALIASES", "add_config_flags", "config_overrides", "flag_name", "resolved_config"]
@@ -106,6 +107,9 @@ def config_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def resolved_config(args: argparse.Namespace) -> RunConfig:
-    """``--config FILE`` (or the defaults) with the flags given on the command line applied."""
+    """``--config FILE`` (or the defaults), then ``--recipe NAME`` if the command has it, then the flags."""
     config = RunConfig.load(args.config) if args.config else RunConfig()
+    recipe = getattr(args, "recipe", None)
+    if recipe:
+        config = config.with_overrides(RECIPES[recipe])
     return config.with_overrides(config_overrides(args))

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             data,
             batch_size=args.batch_size,
             tta=settings.tta,
-            tta_preset=settings.tta_preset,
+            tta_preset=config.tta_preset(),
             seed=config.training.seed,
         )
     else:

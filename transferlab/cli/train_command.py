@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from transferlab.cli.config_flags import add_config_flags, resolved_config
+from transferlab.config.recipes import RECIPES
 
 __all__ = ["register"]
 
@@ -13,6 +14,8 @@ HELP = "train and evaluate a model from a TOML config and/or flags (flags overri
 EPILOG = """\
 examples:
   transferlab train --config examples/few_shot_transfer.toml
+  transferlab train --recipe few_shot --classes 5 6 7 8 9 --labels-per-class 10 \
+      --weights backbone.weights.h5
   transferlab train --backbone alexnet --kind feature_extraction --classes 5 6 7 8 9 \\
       --labels-per-class 10 --validation 0.2 --pretrain-classes 0 1 2 3 4
   transferlab train --backbone vgg16 --weights imagenet --kind fine_tune --top 2 \\
@@ -36,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="a TOML run config (see examples/*.toml)")
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help="a recommended recipe (transferlab.config.recipes), applied over the config file; "
+        "flags override it",
+    )
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     add_config_flags(parser)
     parser.set_defaults(run=run)
@@ -49,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     result = run_experiment(config, verbose=0 if args.quiet else "auto")
     print()
     print(result.report.to_text())
+    if result.strategy_choice is not None:
+        choice = result.strategy_choice
+        scores = ", ".join(f"{kind} {score:.4f}" for kind, score in choice.scores.items())
+        print(f"\nstrategy auto chose {choice.kind}: {choice.reason}" + (f" ({scores})" if scores else ""))
     print(f"\ntest accuracy {result.test_accuracy:.4f}; trained in {result.train_seconds:.1f} s")
     print(f"run folder: {result.run_dir}")
     return 0

@@ -80,25 +80,18 @@ class DataConfig(ConfigSection):
         "(with labels_per_class: of the labelled examples); 0: none.",
     )
     augment: str = field(
-        "none", "Augmentation preset for training batches.", choices=("none", "light", "standard", "strong")
+        "auto",
+        "Augmentation preset for training batches; auto: 'standard' where it was measured to help "
+        "(strategy lp_ft with labels_per_class set), else none.",
+        choices=("auto", "none", "light", "standard", "strong"),
     )
     augment_strength: float = field(1.0, "Scales the augmentation preset's magnitudes.")
     tta: int = field(
         0,
         "Test-time augmentation: average each test image's predicted probabilities over it and this "
-        f"many augmented copies (preset: augment, or {DEFAULT_TTA_PRESET!r} when that is 'none'; "
+        f"many augmented copies (preset: the training one, or {DEFAULT_TTA_PRESET!r} when that is none; "
         "seed: training.seed); 0: off.",
     )
-
-    @property
-    def tta_preset(self) -> str:
-        """The augmentation preset test-time augmentation draws its copies with (see the ``tta`` field).
-
-        Example:
-            >>> DataConfig(augment="strong").tta_preset, DataConfig().tta_preset
-            ('strong', 'light')
-        """
-        return self.augment if self.augment != "none" else DEFAULT_TTA_PRESET
 
     def validate(self) -> None:
         if self.image_size and (len(self.image_size) != 2 or min(self.image_size) < 1):

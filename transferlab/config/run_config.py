@@ -9,16 +9,22 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transferlab._atomic import atomic_write_text
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.strategy_config import StrategyConfig
 from transferlab.config_section import ConfigSection
+from transferlab.data.augmentation import make_augmentation
 from transferlab.errors import ConfigError, describe
+from transferlab.evaluation.tta_probabilities import DEFAULT_TTA_PRESET
 from transferlab.training.options import TrainingOptions
 
-__all__ = ["RunConfig"]
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+__all__ = ["AUTO_AUGMENT", "AUTO_AUGMENT_KINDS", "RunConfig"]
 
 _SECTIONS: dict[str, type[ConfigSection]] = {
     "data": DataConfig,
@@ -26,6 +32,13 @@ _SECTIONS: dict[str, type[ConfigSection]] = {
     "strategy": StrategyConfig,
     "training": TrainingOptions,
 }
+
+
+#: What ``data.augment = "auto"`` gives the strategies of :data:`AUTO_AUGMENT_KINDS` on few labels.
+AUTO_AUGMENT = "standard"
+
+#: The strategies ``data.augment = "auto"`` augments when trained on a few labels per class.
+AUTO_AUGMENT_KINDS: tuple[str, ...] = ("lp_ft",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +68,48 @@ class RunConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
     training: TrainingOptions = dataclasses.field(default_factory=TrainingOptions)
+
+    def augment_preset(self, kind: str | None = None) -> str:
+        """The augmentation preset training batches get: ``data.augment``, with ``auto`` resolved.
+
+        ``auto`` is :data:`AUTO_AUGMENT` for a strategy in :data:`AUTO_AUGMENT_KINDS`
+        trained on a few labels per class (``data.labels_per_class`` set): there
+        it was measured to help (docs/results.md); elsewhere none (for fine-tuning
+        and scratch on few labels it helped at one label per class and hurt at
+        ten; with many labels, pick a preset for the task).
+
+        Args:
+            kind: The strategy that trains (default: ``strategy.kind``; ``auto``
+                resolves per candidate).
+
+        Example:
+            >>> few = RunConfig.from_mapping({"data": {"labels_per_class": 10}, "strategy": {"kind": "lp_ft"}})
+            >>> few.augment_preset(), few.augment_preset("fine_tune"), RunConfig().augment_preset()
+            ('standard', 'none', 'none')
+        """
+        if self.data.augment != "auto":
+            return self.data.augment
+        kind = kind or self.strategy.kind
+        few_labels = bool(self.data.labels_per_class)
+        return AUTO_AUGMENT if few_labels and kind in AUTO_AUGMENT_KINDS else "none"
+
+    def augmentation(self, kind: str | None = None) -> keras.layers.Layer | None:
+        """The augmentation layer for training batches (:meth:`augment_preset`, ``data.augment_strength``,
+        seeded by ``training.seed``), or ``None`` when the preset is none."""
+        preset = self.augment_preset(kind)
+        if preset == "none":
+            return None
+        return make_augmentation(preset, strength=self.data.augment_strength, seed=self.training.seed)
+
+    def tta_preset(self, kind: str | None = None) -> str:
+        """The preset test-time augmentation draws its copies with: the training one, else ``light``.
+
+        Example:
+            >>> RunConfig.from_mapping({"data": {"augment": "strong"}}).tta_preset(), RunConfig().tta_preset()
+            ('strong', 'light')
+        """
+        preset = self.augment_preset(kind)
+        return preset if preset != "none" else DEFAULT_TTA_PRESET
 
     def __post_init__(self) -> None:
         if self.strategy.kind == "scratch" and (self.model.weights or self.model.pretrain_classes):

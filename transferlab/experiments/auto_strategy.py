@@ -100,7 +100,9 @@ def choose_strategy(
     """Chooses among ``strategy.auto_candidates`` by cross-validation on ``train``.
 
     Each candidate is the ``[strategy]`` section with its ``kind`` changed (so
-    epochs, rates and probe options are shared), trained through the
+    epochs, rates and probe options are shared; its augmentation is
+    :meth:`~transferlab.config.RunConfig.augment_preset` of that kind, as the
+    final run's would be), trained through the
     :class:`~transferlab.training.Trainer` on all folds but one and scored by
     its accuracy on the held-out fold, for ``strategy.auto_folds`` stratified
     folds (fewer when the rarest class has fewer labels). Transfer candidates
@@ -177,7 +179,7 @@ def choose_strategy(
                 options=options,
                 verbose=verbose,
             )
-            result = trainer.fit(fit_on)
+            result = trainer.fit(fit_on, augment=config.augmentation(kind))
             accuracy = ClassificationReport.evaluate(result.model, score_on).accuracy
             fold_scores[kind].append(accuracy)
             runs[kind].append(str(result.run_dir))

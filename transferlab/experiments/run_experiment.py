@@ -7,12 +7,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import keras
-
 from transferlab._atomic import atomic_write_text
 from transferlab.config.run_config import RunConfig
 from transferlab.config.strategy_config import AUTO
-from transferlab.data.augmentation import make_augmentation
 from transferlab.data.read_examples import read_examples
 from transferlab.data.select_classes import select_classes
 from transferlab.data.task_checks import check_task
@@ -83,14 +80,14 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
         options=config.training,
         verbose=verbose,
     )
-    train_result = trainer.fit(train, validation, augment=_augmentation(config), decided=decided)
+    train_result = trainer.fit(train, validation, augment=config.augmentation(section.kind), decided=decided)
     train_seconds = time.perf_counter() - started
 
     report = ClassificationReport.evaluate(
         train_result.model,
         test,
         tta=config.data.tta,
-        tta_preset=config.data.tta_preset,
+        tta_preset=config.tta_preset(section.kind),
         seed=config.training.seed,
     )
     run_dir = Path(train_result.run_dir)
@@ -111,14 +108,6 @@ def source_weights(config: RunConfig, train: Split, verbose: int | str = 0) -> s
         source = limit_examples(select_classes(train, list(config.model.pretrain_classes)), config)
         return str(pretrain_backbone(config, source, verbose=verbose))
     return config.model.weights or None
-
-
-def _augmentation(config: RunConfig) -> keras.Sequential | None:
-    if config.data.augment == "none":
-        return None
-    return make_augmentation(
-        config.data.augment, strength=config.data.augment_strength, seed=config.training.seed
-    )
 
 
 def _plots(
