@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from transferlab.cli.main import main
+from transferlab.config.recipes import FEW_SHOT
 from transferlab.experiments import quickstart_configs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,8 +43,10 @@ def _result(text: str) -> list[str]:
 
 def test_transfer_methods_share_the_source_and_scratch_starts_from_random():
     configs = quickstart_configs()
-    assert set(configs) == {"feature_extraction", "fine_tune", "scratch"}
-    assert configs["feature_extraction"].model == configs["fine_tune"].model
+    assert set(configs) == {"lp_ft", "fine_tune", "scratch"}
+    assert configs["lp_ft"].model == configs["fine_tune"].model
+    # the recommended recipe, as a config applying it would have it
+    assert configs["lp_ft"].with_overrides(FEW_SHOT) == configs["lp_ft"]
     assert configs["fine_tune"].model.pretrain_classes == (0, 1, 2, 3, 4)
     assert configs["scratch"].model.pretrain_classes == () and configs["scratch"].model.weights == ""
     for config in configs.values():
@@ -63,7 +66,7 @@ def test_quickstart_short_prints_the_table(mnist_dir, tmp_path, monkeypatch, cap
     assert main(["quickstart", "--short", "--run-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     rows = re.findall(r"^\| (\w+) \| [^|]+ \| ([\d.]+)% \|", out, re.M)
-    assert [method for method, _ in rows] == ["feature_extraction", "fine_tune", "scratch"]
+    assert [method for method, _ in rows] == ["lp_ft", "fine_tune", "scratch"]
     # Five classes: chance is 20 %. Every method must have learned something, even in this
     # CI-sized run (a quarter-width AlexNet pretrained for one epoch on 2,000 digits).
     assert all(float(accuracy) > 35 for _, accuracy in rows), rows
@@ -81,7 +84,7 @@ def test_quickstart_prints_the_same_table_in_two_fresh_processes(mnist_dir, tmp_
     assert _result(first) == _result(second)
     # a line per method, and a line per epoch
     assert re.findall(r"^\[\d/3 (\w+)\] test accuracy", first, re.M) == [
-        "feature_extraction",
+        "lp_ft",
         "fine_tune",
         "scratch",
     ]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from transferlab.backbones.registry import get_backbone_info
 from transferlab.config.data_config import DataConfig
 from transferlab.config.model_config import ModelConfig
+from transferlab.config.recipes import FEW_SHOT
 from transferlab.config.run_config import RunConfig
 from transferlab.config.strategy_config import StrategyConfig
 from transferlab.experiments.experiment_result import ExperimentResult
@@ -36,7 +37,10 @@ def quickstart_configs(
     0-4 (the source task; one run shared by the transfer methods). With
     ``weights="imagenet"`` (online) or a file, those weights are the source.
     Every method then learns digits 5-9 from ``labels_per_class`` labels per
-    class, and is tested on all test digits 5-9.
+    class, and is tested on all test digits 5-9: ``lp_ft``, the recommended
+    recipe (:data:`~transferlab.config.recipes.FEW_SHOT`), ``fine_tune`` (a
+    frozen warm-up, then every group) as the alternative, and ``scratch``, each
+    for the same number of epochs.
 
     Args:
         backbone: A registered backbone name.
@@ -49,7 +53,9 @@ def quickstart_configs(
     Example:
         >>> configs = quickstart_configs(short=True)
         >>> list(configs)
-        ['feature_extraction', 'fine_tune', 'scratch']
+        ['lp_ft', 'fine_tune', 'scratch']
+        >>> configs["lp_ft"].strategy.kind, configs["lp_ft"].data.augment  # the recommended recipe
+        ('lp_ft', 'standard')
         >>> configs["fine_tune"].model.pretrain_classes, configs["scratch"].model.pretrain_classes
         ((0, 1, 2, 3, 4), ())
         >>> configs["scratch"].training.deterministic, configs["scratch"].data.validation
@@ -73,8 +79,10 @@ def quickstart_configs(
     # deterministic kernels: the same seed prints the same table on any machine of a kind
     training = TrainingOptions(batch_size=16, seed=seed, deterministic=True, run_dir=run_dir)
     epochs = 20 if short else 40
+    # The recommended recipe (recipes.FEW_SHOT), the classic warm-up-then-fine-tune as the
+    # alternative, and the same labels from random weights, each for the same epochs.
     strategies = {
-        "feature_extraction": StrategyConfig(kind="feature_extraction", epochs=epochs, learning_rate=3e-3),
+        "lp_ft": RunConfig(strategy=StrategyConfig()).with_overrides(FEW_SHOT).strategy,
         "fine_tune": StrategyConfig(
             kind="fine_tune",
             warmup_epochs=epochs // 2,
@@ -85,12 +93,17 @@ def quickstart_configs(
         ),
         "scratch": StrategyConfig(kind="scratch", warmup_epochs=0, epochs=epochs, learning_rate=1e-3),
     }
+    strategies["lp_ft"] = dataclasses.replace(strategies["lp_ft"], epochs=epochs)
+    recipe_data = {key.split(".", 1)[1]: value for key, value in FEW_SHOT.items() if key.startswith("data.")}
     configs = {}
     for method, strategy in strategies.items():
         method_model = model
         if method == "scratch":
             method_model = dataclasses.replace(model, weights="", pretrain_classes=())
-        configs[method] = RunConfig(data=data, model=method_model, strategy=strategy, training=training)
+        method_data = dataclasses.replace(data, **recipe_data) if method == "lp_ft" else data
+        configs[method] = RunConfig(
+            data=method_data, model=method_model, strategy=strategy, training=training
+        )
     return configs
 
 
