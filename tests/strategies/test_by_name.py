@@ -101,3 +101,10 @@ def test_unknown_option_and_bad_values() -> None:
         strategy_by_name("gradual", warmup_epochs=-1)
     with pytest.raises(StrategyError, match=r"'gradual' takes `epochs` or `epochs_per_step`"):
         strategy_by_name("gradual", epochs=1, epochs_per_step=2)
+
+
+def test_auto_is_named_as_a_choice_made_from_the_data_with_where_to_make_it() -> None:
+    with pytest.raises(
+        StrategyError, match=r"'auto' is not a strategy but a choice among strategies.*choose_strategy"
+    ):
+        strategy_by_name("auto")

@@ -168,6 +168,18 @@ def strategy_by_name(name: str, **options: object) -> Strategy:
     """
     key = name.strip().lower().replace("-", "_").replace(" ", "_") if isinstance(name, str) else None
     if key not in _BUILDERS:
+        if key == "auto":  # a config's kind, chosen from the data above this layer
+            raise StrategyError(
+                describe(
+                    "'auto' is not a strategy but a choice among strategies, made by cross-validation "
+                    "on the labelled data",
+                    received=f"name={name!r}",
+                    accepted=", ".join(map(repr, STRATEGY_NAMES)),
+                    fix="set strategy.kind = 'auto' in a run config (run_experiment, `transferlab train "
+                    "--kind auto`), or call transferlab.experiments.auto_strategy.choose_strategy and pass "
+                    "the strategy it chose",
+                )
+            )
         close = difflib.get_close_matches(str(key or name), STRATEGY_NAMES, n=1, cutoff=0.5)
         raise StrategyError(
             describe(
