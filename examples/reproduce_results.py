@@ -2,7 +2,7 @@
 
 Every number in docs/results.md comes from one of these commands (real MNIST, CPU)::
 
-    python examples/reproduce_results.py few-shot          # 1/5/10/50/100 labels, 4 methods, 3 seeds
+    python examples/reproduce_results.py few-shot          # 1/5/10/50/100 labels, 10 methods, 3 seeds
     python examples/reproduce_results.py alexnet-scratch   # AlexNet on all of MNIST, augmented
     python examples/reproduce_results.py seed-experiments  # the seed article's two experiments
     python examples/reproduce_results.py precision         # float32 vs bfloat16
@@ -25,34 +25,6 @@ from typing import Any
 
 SOURCE, TARGET = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
 
-# The few-shot methods: the [strategy] section of each (the same for every k).
-FEW_SHOT = {
-    "feature extraction": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
-    "fine-tune (warm-up, then all groups)": {
-        "kind": "fine_tune",
-        "warmup_epochs": 20,
-        "epochs": 20,
-        "learning_rate": 3e-3,
-        "finetune_learning_rate": 1e-3,
-        "batchnorm": "train",
-    },
-    "gradual unfreezing, per-layer rates (decay 0.5)": {
-        "kind": "gradual",
-        "warmup_epochs": 20,
-        "epochs": 4,
-        "learning_rate": 3e-3,
-        "finetune_learning_rate": 1e-3,
-        "lr_decay": 0.5,
-    },
-    "scratch (same labels, random weights)": {
-        "kind": "scratch",
-        "warmup_epochs": 0,
-        "epochs": 40,
-        "learning_rate": 1e-3,
-    },
-}
-
-
 # The seed article's first experiment the way Keras' mnist_transfer_cnn example does it: the
 # convolutions frozen (BatchNorm too, in inference mode), the dense `fc` group and a new head
 # retrained, no warm-up (the run adds light augmentation and a cosine decay of the rate).
@@ -74,28 +46,84 @@ def _config(
     return RunConfig.from_mapping({"data": data, "model": model, "strategy": strategy, "training": training})
 
 
+# The few-shot methods compared: label -> (the [strategy] section, [data]/[model] overrides).
+# Every transfer method starts from the same source backbone (digits 0-4, the default
+# pretraining recipe); scratch from random weights. "recommended" is transferlab.config.recipes.FEW_SHOT.
+def _few_shot_methods() -> dict[str, dict[str, Any]]:
+    from transferlab.config.recipes import FEW_SHOT as RECIPE
+
+    recipe_strategy = {k.split(".", 1)[1]: v for k, v in RECIPE.items() if k.startswith("strategy.")}
+    recipe_data = {k.split(".", 1)[1]: v for k, v in RECIPE.items() if k.startswith("data.")}
+    return {
+        "feature extraction (dense head, 40 epochs)": {
+            "strategy": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
+        },
+        "feature extraction, cosine head (Chen et al. 2019)": {
+            "strategy": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
+            "model": {"head": "cosine"},
+        },
+        "prototypes (nearest class mean, cosine)": {"strategy": {"kind": "prototypes"}},
+        "linear probe (L-BFGS, L2 by cross-validation)": {"strategy": {"kind": "linear_probe"}},
+        "fine-tune (20 warm-up + 20 epochs, all groups)": {
+            "strategy": {
+                "kind": "fine_tune",
+                "warmup_epochs": 20,
+                "epochs": 20,
+                "learning_rate": 3e-3,
+                "finetune_learning_rate": 1e-3,
+                "batchnorm": "train",
+            },
+        },
+        "LP-FT, no augmentation": {"strategy": recipe_strategy, "data": {"augment": "none"}},
+        "**recommended**: LP-FT + augmentation (recipes.FEW_SHOT)": {
+            "strategy": recipe_strategy,
+            "data": recipe_data,
+        },
+        "recommended + test-time augmentation (8 copies)": {
+            "strategy": recipe_strategy,
+            "data": {**recipe_data, "tta": 8},
+        },
+        # 3 folds x 4 candidates = 12 more trainings per run: measured up to 10 labels per class
+        "auto (CV among LP-FT, probe, fine-tune, scratch)": {
+            "strategy": {**recipe_strategy, "kind": "auto"},
+            "data": recipe_data,
+            "max_k": 10,
+        },
+        "scratch (same labels, random weights, 40 epochs)": {
+            "strategy": {"kind": "scratch", "warmup_epochs": 0, "epochs": 40, "learning_rate": 1e-3},
+            "scratch": True,
+        },
+    }
+
+
 def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """Test accuracy on digits 5-9 by labels per class, method and seed."""
     from transferlab.experiments import run_experiment
 
-    ks = [1, 5] if args.short else [1, 5, 10, 50, 100]
-    seeds = [0] if args.short else [0, 1, 2]
-    raw: dict[str, dict[int, list[float]]] = {m: {k: [] for k in ks} for m in FEW_SHOT}
+    ks = [1, 2] if args.short else [int(k) for k in args.ks.split(",")]
+    seeds = [0] if args.short else [int(s) for s in args.seeds.split(",")]
+    methods = _few_shot_methods()
+    weights = _source_backbone(args)
+    raw: dict[str, dict[int, list[float]]] = {m: {k: [] for k in ks} for m in methods}
+    chosen: dict[int, list[str]] = {k: [] for k in ks}
     for seed in seeds:
         for k in ks:
-            for method, strategy in FEW_SHOT.items():
-                scratch = strategy["kind"] == "scratch"
+            for method, spec in methods.items():
+                if k > spec.get("max_k", k):
+                    continue
+                scratch = spec.get("scratch", False)
                 model = {
                     "backbone": "alexnet",
-                    "pretrain_classes": [] if scratch else SOURCE,
-                    "pretrain_epochs": 2,
+                    "weights": "" if scratch else weights,
+                    **spec.get("model", {}),
                 }
-                data = {"classes": TARGET, "labels_per_class": k}
-                strategy = dict(strategy)
+                data = {"classes": TARGET, "labels_per_class": k, **spec.get("data", {})}
+                strategy = dict(spec["strategy"])
                 if args.short:
-                    model.update(width=0.25, pretrain_epochs=1)
+                    model["width"] = 0.25
                     data["max_train"] = 500
                     strategy.update({key: 2 for key in ("epochs", "warmup_epochs") if key in strategy})
+                    data["tta"] = min(int(data.get("tta", 0)), 1)
                 result = run_experiment(
                     _config(
                         data, model, strategy, {"batch_size": 16, "seed": seed, "run_dir": str(args.run_dir)}
@@ -103,20 +131,27 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                     verbose=0,
                 )
                 raw[method][k].append(result.test_accuracy)
-                print(f"  seed {seed}, k={k:<3} {method:<50} {result.test_accuracy:.4f}", flush=True)
+                if result.strategy_choice is not None:
+                    chosen[k].append(result.strategy_choice.kind)
+                print(f"  seed {seed}, k={k:<3} {method:<55} {result.test_accuracy:.4f}", flush=True)
     lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
     for method, by_k in raw.items():
         cells = []
         for k in ks:
             values = by_k[k]
-            spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}")
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}" if values else "not run")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    scratch_row = raw["scratch (same labels, random weights, 40 epochs)"]
+    best = raw["**recommended**: LP-FT + augmentation (recipes.FEW_SHOT)"]
+    ratio = [(1 - statistics.mean(best[k])) / max(1e-9, 1 - statistics.mean(scratch_row[k])) for k in ks]
+    lines.append("| recommended's error / scratch's error | " + " | ".join(f"{r:.2f}" for r in ratio) + " |")
     note = (
-        f"Test accuracy (%) on all {4861} test images of digits 5-9, mean ± standard deviation "
-        f"over seeds {seeds}; k labelled training images per class."
+        f"Test accuracy (%) on all {4861 if not args.short else 'the'} test images of digits 5-9, mean ± "
+        f"sample standard deviation over seeds {seeds}; k labelled training images per class. "
+        "auto chose: " + "; ".join(f"k={k}: {', '.join(chosen[k])}" for k in ks if chosen[k]) + "."
     )
-    return note + "\n\n" + "\n".join(lines), {"seeds": seeds, "accuracy": raw}
+    return note + "\n\n" + "\n".join(lines), {"seeds": seeds, "accuracy": raw, "auto_chose": chosen}
 
 
 def _training_time(result: Any) -> str:
@@ -294,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", nargs="?", choices=[*EXPERIMENTS, "all"], default="all")
     parser.add_argument("--short", action="store_true", help="CI-sized: checks the script only")
+    parser.add_argument("--seeds", default="0,1,2", help="few-shot: the seeds, comma-separated")
+    parser.add_argument("--ks", default="1,5,10,50,100", help="few-shot: labels per class, comma-separated")
     parser.add_argument("--run-dir", type=Path, default=Path("runs"), help="run folders go here")
     parser.add_argument(
         "--out", type=Path, default=None, help="where tables and JSON go (default: <run-dir>/results)"

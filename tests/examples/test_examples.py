@@ -6,6 +6,7 @@ Each script runs in its own process (as a user runs it), on the real MNIST files
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -191,3 +192,14 @@ def test_reproduce_results_short_writes_its_table(mnist_dir: Path, tmp_path: Pat
     assert re.search(r"\| bfloat16 \| [\d.]+ % \| \d+ \| [\d.]+x \|", out)
     table = (tmp_path / "results" / "precision.md").read_text()
     assert "| float32 |" in table and (tmp_path / "results" / "precision.json").is_file()
+
+
+@pytest.mark.e2e
+def test_reproduce_results_few_shot_short_compares_every_method(mnist_dir: Path, tmp_path: Path) -> None:
+    # The few-shot table behind docs/results.md, CI-sized (k = 1 and 2, one seed, a tiny network).
+    out = run_example("reproduce_results.py", mnist_dir, tmp_path, extra=["few-shot"], timeout=1200)
+    raw = json.loads((tmp_path / "results" / "few-shot.json").read_text())
+    assert len(raw["accuracy"]) == 10 and all(len(raw["accuracy"][m]["1"]) == 1 for m in raw["accuracy"])
+    # auto: no cross-validation with one label per class (the first candidate); two with two
+    assert raw["auto_chose"]["1"] == ["lp_ft"] and len(raw["auto_chose"]["2"]) == 1
+    assert "| recommended's error / scratch's error |" in out
