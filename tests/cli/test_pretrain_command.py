@@ -133,3 +133,17 @@ def test_the_flags_are_the_source_and_the_recipe_not_the_target():
     assert {"--pretrain-schedule", "--pretrain-label-smoothing", "--out", "--overwrite", "--seed"} <= flags
     assert not flags & {"--labels-per-class", "--validation", "--augment", "--pretrain-classes", "--kind"}
     assert not flags & {"--epochs", "--schedule"}  # the target's: the recipe has its own
+
+
+def test_two_batch_sizes_for_one_pretraining_are_refused(tmp_path, capsys):
+    config = tmp_path / "source.toml"
+    config.write_text("[model]\npretrain_batch_size = 64\n")
+    argv = ["pretrain", "--config", str(config), "--batch-size", "16", "--run-dir", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == (
+        "transferlab: error: Two batch sizes for one pretraining. Received: training.batch_size=16 "
+        "(--batch-size), model.pretrain_batch_size=64. Fix: keep one: --batch-size sets the "
+        "pretraining's batch size here."
+    )
+    assert not (tmp_path / "runs").exists()

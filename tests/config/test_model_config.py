@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from transferlab.config import RunConfig
+from transferlab.config import ModelConfig, RunConfig
 from transferlab.data.augmentation import AUGMENTATION_PRESETS
 from transferlab.errors import ConfigError
 from transferlab.strategies.build_optimizer import SCHEDULES
@@ -46,3 +46,12 @@ def test_the_recipe_s_choices_are_those_of_the_modules_that_own_them(key, accept
     listed = ", ".join(map(repr, accepted))
     with pytest.raises(ConfigError, match=rf"Bad value for config key `model\.{key}`.*Accepted: {listed}\."):
         RunConfig.from_toml(f'[model]\n{key} = "extreme"\n')
+
+
+def test_a_negative_pretrain_batch_size_is_refused_with_the_fix() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"`model.pretrain_batch_size` must be >= 0. Received: "
+        r"model.pretrain_batch_size=-1. Fix: use 0 for training.batch_size",
+    ):
+        ModelConfig(pretrain_batch_size=-1)

@@ -16,7 +16,8 @@ HELP = "pretrain a backbone on a source data set (its classes, all examples) and
 #: when it would change what is trained): the target's few labels, validation, augmentation and
 #: test-time augmentation, the source classes of a run that pretrains itself, the strategy, the
 #: target's schedule (the recipe's is model.pretrain_schedule) and the run folder's overwrite
-#: (`--overwrite` here replaces the backbone file).
+#: (`--overwrite` here replaces the backbone file); `--batch-size` is the pretraining's batch
+#: size here, so model.pretrain_batch_size has no flag either.
 NOT_APPLICABLE = (
     "data.labels_per_class",
     "data.validation",
@@ -24,6 +25,7 @@ NOT_APPLICABLE = (
     "data.augment_strength",
     "data.tta",
     "model.pretrain_classes",
+    "model.pretrain_batch_size",
     "training.overwrite",
     "training.schedule",
 )
@@ -112,6 +114,15 @@ def _refuse_target_settings(config: RunConfig) -> None:
     from transferlab.errors import ConfigError, describe
 
     defaults = RunConfig()
+    batch, pretrain_batch = config.training.batch_size, config.model.pretrain_batch_size
+    if pretrain_batch and batch != defaults.training.batch_size and batch != pretrain_batch:
+        raise ConfigError(
+            describe(
+                "Two batch sizes for one pretraining",
+                received=f"training.batch_size={batch} (--batch-size), model.pretrain_batch_size={pretrain_batch}",
+                fix="keep one: --batch-size sets the pretraining's batch size here",
+            )
+        )
     for key in ("data.labels_per_class", "data.validation", "model.pretrain_classes"):
         section, _, name = key.partition(".")
         value = getattr(getattr(config, section), name)

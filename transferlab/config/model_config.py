@@ -56,6 +56,9 @@ class ModelConfig(ConfigSection):
     pretrain_label_smoothing: float = field(
         0.0, "Label smoothing of the source-task loss, in [0, 1); 0: plain cross-entropy."
     )
+    pretrain_batch_size: int = field(
+        0, "Batch size of the source-task pretraining; 0: training.batch_size (the target's)."
+    )
 
     def validate(self) -> None:
         if self.input_size and len(self.input_size) != 2:
@@ -76,6 +79,14 @@ class ModelConfig(ConfigSection):
                 describe(
                     "`model.pretrain_epochs` must be >= 1",
                     received=f"model.pretrain_epochs={self.pretrain_epochs}",
+                )
+            )
+        if self.pretrain_batch_size < 0:
+            raise ConfigError(
+                describe(
+                    "`model.pretrain_batch_size` must be >= 0",
+                    received=f"model.pretrain_batch_size={self.pretrain_batch_size}",
+                    fix="use 0 for training.batch_size, or a batch size such as 64",
                 )
             )
         if self.pretrain_learning_rate <= 0:

@@ -18,10 +18,11 @@ __all__ = ["FEW_SHOT", "RECIPES"]
 #: (1 to 100): the linear probe fitted on the frozen features, then the whole backbone fine-tuned
 #: from it at a low rate (LP-FT), the labelled images augmented, small batches. The source
 #: backbone itself is pretrained with the ``model.pretrain_*`` defaults (10 epochs, cosine,
-#: standard augmentation).
+#: standard augmentation) in batches of 64 (when the run pretrains it: model.pretrain_classes).
 FEW_SHOT: Mapping[str, object] = MappingProxyType(
     {
         "data.augment": "standard",
+        "model.pretrain_batch_size": 64,
         "strategy.kind": "lp_ft",
         "strategy.epochs": 40,
         "strategy.learning_rate": 1e-3,

@@ -47,8 +47,9 @@ def pretrain_backbone(
     fully, on all of ``source_data`` for ``pretrain_epochs`` epochs at
     ``pretrain_learning_rate`` (the peak of ``pretrain_schedule``), each batch
     augmented with the ``pretrain_augment`` preset, with
-    ``pretrain_label_smoothing``. The ``[training]`` options (batch size, seed,
-    precision, devices...) apply; ``[strategy]`` does not.
+    ``pretrain_label_smoothing``, in batches of ``pretrain_batch_size`` (0: the
+    ``[training]`` one). The ``[training]`` options (seed, precision,
+    devices...) apply; ``[strategy]`` does not.
 
     The run is ``<run_dir>/<backbone>-pretrain-<digest>`` (:func:`pretrain_run_name`),
     named after everything it depends on, and leaves its backbone there as
@@ -71,7 +72,13 @@ def pretrain_backbone(
             without ``overwrite`` (checked before any training).
     """
     out_path = None if out is None else check_backbone_file(out, overwrite=overwrite)
-    config = config.with_overrides({"model.head": "dense"})  # the source task's head: softmax
+    # the source task's head is dense (softmax), its batch size model.pretrain_batch_size (0: the run's)
+    config = config.with_overrides(
+        {
+            "model.head": "dense",
+            "training.batch_size": config.model.pretrain_batch_size or config.training.batch_size,
+        }
+    )
     name = pretrain_run_name(config, source_data)
     target = config.training.runs_path / name / BACKBONE_FILE
     if target.is_file():
@@ -95,7 +102,8 @@ def pretrain_run_name(config: RunConfig, source_data: Split) -> str:
     (already in the examples) are left out.
     """
     model = config.model.to_mapping()
-    for target_only in ("pretrain_classes", "head"):  # the source task's head is always dense
+    # the head is always dense; the batch size is training.batch_size by now (pretrain_backbone)
+    for target_only in ("pretrain_classes", "head", "pretrain_batch_size"):
         model.pop(target_only)
     training = config.training.to_mapping()
     for not_used in ("run_name", "schedule"):

@@ -65,45 +65,40 @@ def quickstart_configs(
     data = DataConfig(
         classes=TARGET, labels_per_class=labels_per_class, validation=0.0, max_train=2000 if short else 0
     )
+    # The source: the recipe's pretraining (model.pretrain_* defaults, batches of 64), one epoch short.
     model = ModelConfig(
         backbone=backbone,
         weights=weights,
         width=0.25 if short and backbone == "alexnet" else 1.0,
         pretrain_classes=() if weights else SOURCE,
-        pretrain_epochs=1 if short else 2,
-        # the quick source pretraining the README's table was measured with (a few minutes in
-        # all); the recommended recipe (model.pretrain_* defaults) is slower and stronger
-        pretrain_schedule="constant",
-        pretrain_augment="none",
+        pretrain_epochs=1 if short else ModelConfig().pretrain_epochs,
+        pretrain_batch_size=int(str(FEW_SHOT["model.pretrain_batch_size"])),
     )
     # deterministic kernels: the same seed prints the same table on any machine of a kind
     training = TrainingOptions(batch_size=16, seed=seed, deterministic=True, run_dir=run_dir)
     epochs = 20 if short else 40
+    base = RunConfig(data=data, model=model, training=training)
     # The recommended recipe (recipes.FEW_SHOT), the classic warm-up-then-fine-tune as the
     # alternative, and the same labels from random weights, each for the same epochs.
-    strategies = {
-        "lp_ft": RunConfig(strategy=StrategyConfig()).with_overrides(FEW_SHOT).strategy,
-        "fine_tune": StrategyConfig(
-            kind="fine_tune",
-            warmup_epochs=epochs // 2,
-            epochs=epochs // 2,
-            learning_rate=3e-3,
-            finetune_learning_rate=1e-3,
-            batchnorm="train",
+    configs = {
+        "lp_ft": base.with_overrides({**FEW_SHOT, "strategy.epochs": epochs}),
+        "fine_tune": dataclasses.replace(
+            base,
+            strategy=StrategyConfig(
+                kind="fine_tune",
+                warmup_epochs=epochs // 2,
+                epochs=epochs // 2,
+                learning_rate=3e-3,
+                finetune_learning_rate=1e-3,
+                batchnorm="train",
+            ),
         ),
-        "scratch": StrategyConfig(kind="scratch", warmup_epochs=0, epochs=epochs, learning_rate=1e-3),
+        "scratch": dataclasses.replace(
+            base,
+            model=dataclasses.replace(model, weights="", pretrain_classes=()),
+            strategy=StrategyConfig(kind="scratch", warmup_epochs=0, epochs=epochs, learning_rate=1e-3),
+        ),
     }
-    strategies["lp_ft"] = dataclasses.replace(strategies["lp_ft"], epochs=epochs)
-    recipe_data = {key.split(".", 1)[1]: value for key, value in FEW_SHOT.items() if key.startswith("data.")}
-    configs = {}
-    for method, strategy in strategies.items():
-        method_model = model
-        if method == "scratch":
-            method_model = dataclasses.replace(model, weights="", pretrain_classes=())
-        method_data = dataclasses.replace(data, **recipe_data) if method == "lp_ft" else data
-        configs[method] = RunConfig(
-            data=method_data, model=method_model, strategy=strategy, training=training
-        )
     return configs
 
 
