@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from transferlab.config import RunConfig, StrategyConfig
 from transferlab.data import LabeledImages
-from transferlab.errors import ConfigError
+from transferlab.errors import ConfigError, StrategyError
 from transferlab.evaluation import ClassificationReport
 from transferlab.experiments import run_experiment, strategy_from_config
 from transferlab.experiments.auto_strategy import AUTO_RUNS, choose_strategy, stratified_folds
@@ -148,6 +148,6 @@ def test_bad_auto_options_are_refused_with_the_fix(overrides, message):
 
 def test_auto_is_not_built_directly():
     with pytest.raises(
-        ConfigError, match=r"strategy.kind='auto' is chosen from the labelled data.*choose_strategy"
+        StrategyError, match=r"'auto' is not a strategy but a choice among strategies.*choose_strategy"
     ):
         strategy_from_config(StrategyConfig(kind="auto"))

@@ -14,7 +14,7 @@ HELP = "train and evaluate a model from a TOML config and/or flags (flags overri
 EPILOG = """\
 examples:
   transferlab train --config examples/few_shot_transfer.toml
-  transferlab train --recipe few_shot --classes 5 6 7 8 9 --labels-per-class 10 \
+  transferlab train --recipe few_shot --classes 5 6 7 8 9 --labels-per-class 10 \\
       --weights backbone.weights.h5
   transferlab train --backbone alexnet --kind feature_extraction --classes 5 6 7 8 9 \\
       --labels-per-class 10 --validation 0.2 --pretrain-classes 0 1 2 3 4

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferlab.config.run_config import RunConfig
-from transferlab.config.strategy_config import AUTO, StrategyConfig
+from transferlab.config.strategy_config import StrategyConfig
 from transferlab.errors import ConfigError, describe
 from transferlab.evaluation.classification_report import ClassificationReport
 from transferlab.experiments.classifier_builder import builder_for
@@ -159,7 +159,9 @@ def choose_strategy(
             f"none to hold out; took the first candidate, {kind!r}"
         )
         logger.info("strategy 'auto': %s", reason)
-        return StrategyChoice(kind, _as(section, kind), candidates, {}, {}, 0, reason, {})
+        return StrategyChoice(
+            kind, dataclasses.replace(section, kind=kind), candidates, {}, {}, 0, reason, {}
+        )
 
     parts = stratified_folds(y, folds, seed=config.training.seed)
     options = dataclasses.replace(
@@ -175,7 +177,7 @@ def choose_strategy(
             start = None if kind == "scratch" else weights
             trainer = Trainer(
                 builder_for(config, fit_on, start, kind=kind),
-                strategy=strategy_from_config(_as(section, kind)),
+                strategy=strategy_from_config(dataclasses.replace(section, kind=kind)),
                 options=options,
                 verbose=verbose,
             )
@@ -192,10 +194,6 @@ def choose_strategy(
         f"({scores[kind]:.4f}); ties go to the earliest candidate"
     )
     logger.info("strategy 'auto' chose %r: %s", kind, {k: round(v, 4) for k, v in scores.items()})
-    return StrategyChoice(kind, _as(section, kind), candidates, scores, fold_scores, folds, reason, runs)
-
-
-def _as(section: StrategyConfig, kind: str) -> StrategyConfig:
-    if kind == AUTO:  # validated away by StrategyConfig; kept as a guard for hand-made sections
-        raise ConfigError(describe("'auto' cannot be its own candidate", received=f"kind={kind!r}"))
-    return dataclasses.replace(section, kind=kind)
+    return StrategyChoice(
+        kind, dataclasses.replace(section, kind=kind), candidates, scores, fold_scores, folds, reason, runs
+    )

@@ -65,19 +65,19 @@ def quickstart_configs(
     data = DataConfig(
         classes=TARGET, labels_per_class=labels_per_class, validation=0.0, max_train=2000 if short else 0
     )
-    # The source: the recipe's pretraining (model.pretrain_* defaults, batches of 64), one epoch short.
+    # The source: the recipe's pretraining (model.pretrain_* defaults, its batch size); 1 epoch with short.
     model = ModelConfig(
         backbone=backbone,
         weights=weights,
         width=0.25 if short and backbone == "alexnet" else 1.0,
         pretrain_classes=() if weights else SOURCE,
         pretrain_epochs=1 if short else ModelConfig().pretrain_epochs,
-        pretrain_batch_size=int(str(FEW_SHOT["model.pretrain_batch_size"])),
     )
     # deterministic kernels: the same seed prints the same table on any machine of a kind
     training = TrainingOptions(batch_size=16, seed=seed, deterministic=True, run_dir=run_dir)
     epochs = 20 if short else 40
-    base = RunConfig(data=data, model=model, training=training)
+    source = {key: value for key, value in FEW_SHOT.items() if key.startswith("model.")}
+    base = RunConfig(data=data, model=model, training=training).with_overrides(source)
     # The recommended recipe (recipes.FEW_SHOT), the classic warm-up-then-fine-tune as the
     # alternative, and the same labels from random weights, each for the same epochs.
     configs = {
@@ -95,7 +95,7 @@ def quickstart_configs(
         ),
         "scratch": dataclasses.replace(
             base,
-            model=dataclasses.replace(model, weights="", pretrain_classes=()),
+            model=dataclasses.replace(base.model, weights="", pretrain_classes=()),
             strategy=StrategyConfig(kind="scratch", warmup_epochs=0, epochs=epochs, learning_rate=1e-3),
         ),
     }

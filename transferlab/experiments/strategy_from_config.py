@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from transferlab.config.strategy_config import AUTO, StrategyConfig
-from transferlab.errors import ConfigError, describe
+from transferlab.config.strategy_config import StrategyConfig
 from transferlab.strategies import Strategy
 from transferlab.strategies.by_name import strategy_by_name
 
@@ -27,7 +26,8 @@ def strategy_from_config(config: StrategyConfig) -> Strategy:
     - ``prototypes``: a cosine head's class vectors set to the class prototypes.
     - ``auto`` is not a strategy of its own: :func:`~transferlab.experiments.run_experiment`
       chooses one of ``auto_candidates`` from the data
-      (:func:`~transferlab.experiments.auto_strategy.choose_strategy`) and builds that.
+      (:func:`~transferlab.experiments.auto_strategy.choose_strategy`) and builds that;
+      here it is refused with that explanation.
 
     Example:
         >>> s = strategy_from_config(StrategyConfig(kind="fine_tune", top=2, warmup_epochs=1))
@@ -38,15 +38,6 @@ def strategy_from_config(config: StrategyConfig) -> Strategy:
         ('LPFT', 2, 0.01, 0.001, 0.1)
     """
     c = config
-    if c.kind == AUTO:
-        raise ConfigError(
-            describe(
-                "strategy.kind='auto' is chosen from the labelled data, not built directly",
-                received="kind='auto'",
-                fix="run the config with run_experiment (or `transferlab train`), or call "
-                "choose_strategy(config, train, weights=...) and build its `.config`",
-            )
-        )
     if c.kind == "feature_extraction":
         return strategy_by_name(c.kind, epochs=c.epochs, learning_rate=c.learning_rate)
     if c.kind == "linear_probe":
