@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     process = _start(killed_dir, args.short)
     backup = killed_dir / RUN_NAME / "backup"
     deadline = time.monotonic() + 600
-    while not (backup.is_dir() and any(backup.rglob("*.npz"))):
+    # A backup counts once it is committed as state.npz (state.1.npz ...): while it is being
+    # written it is a hidden ".state.npz.partial-*" file, which a restart ignores.
+    while not (backup.is_dir() and any(backup.rglob("state*.npz"))):
         if process.poll() is not None:
             print(process.communicate()[0][-3000:], file=sys.stderr)
             raise SystemExit("the run ended before it could be killed")
