@@ -46,9 +46,14 @@ def _config(
     return RunConfig.from_mapping({"data": data, "model": model, "strategy": strategy, "training": training})
 
 
-# The few-shot methods compared: label -> (the [strategy] section, [data]/[model] overrides).
-# Every transfer method starts from the same source backbone (digits 0-4, the default
-# pretraining recipe); scratch from random weights. "recommended" is transferlab.config.recipes.FEW_SHOT.
+# The few-shot methods compared: label -> (its id for --methods, the [strategy] section,
+# [data]/[model] overrides). Every transfer method starts from the same source backbone
+# (digits 0-4, the default pretraining recipe); scratch from random weights. "recommended"
+# is transferlab.config.recipes.FEW_SHOT.
+RECOMMENDED = "**recommended**: LP-FT + augmentation (recipes.FEW_SHOT)"
+SCRATCH = "scratch (same labels, random weights, 40 epochs)"
+
+
 def _few_shot_methods() -> dict[str, dict[str, Any]]:
     from transferlab.config.recipes import FEW_SHOT as RECIPE
 
@@ -56,15 +61,21 @@ def _few_shot_methods() -> dict[str, dict[str, Any]]:
     recipe_data = {k.split(".", 1)[1]: v for k, v in RECIPE.items() if k.startswith("data.")}
     return {
         "feature extraction (dense head, 40 epochs)": {
+            "id": "fe",
             "strategy": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
         },
         "feature extraction, cosine head (Chen et al. 2019)": {
+            "id": "fe-cosine",
             "strategy": {"kind": "feature_extraction", "epochs": 40, "learning_rate": 3e-3},
             "model": {"head": "cosine"},
         },
-        "prototypes (nearest class mean, cosine)": {"strategy": {"kind": "prototypes"}},
-        "linear probe (L-BFGS, L2 by cross-validation)": {"strategy": {"kind": "linear_probe"}},
+        "prototypes (nearest class mean, cosine)": {"id": "prototypes", "strategy": {"kind": "prototypes"}},
+        "linear probe (L-BFGS, L2 by cross-validation)": {
+            "id": "probe",
+            "strategy": {"kind": "linear_probe"},
+        },
         "fine-tune (20 warm-up + 20 epochs, all groups)": {
+            "id": "fine-tune",
             "strategy": {
                 "kind": "fine_tune",
                 "warmup_epochs": 20,
@@ -74,22 +85,41 @@ def _few_shot_methods() -> dict[str, dict[str, Any]]:
                 "batchnorm": "train",
             },
         },
-        "LP-FT, no augmentation": {"strategy": recipe_strategy, "data": {"augment": "none"}},
-        "**recommended**: LP-FT + augmentation (recipes.FEW_SHOT)": {
+        # the source weights as the only thing transferred: scratch's training from them
+        "fine-tune from the start (all groups, 40 epochs at 1e-3)": {
+            "id": "fine-tune-all",
+            "strategy": {
+                "kind": "fine_tune",
+                "warmup_epochs": 0,
+                "epochs": 40,
+                "finetune_learning_rate": 1e-3,
+                "batchnorm": "train",
+            },
+        },
+        "LP-FT, no augmentation": {
+            "id": "lp-ft-plain",
+            "strategy": recipe_strategy,
+            "data": {"augment": "none"},
+        },
+        RECOMMENDED: {
+            "id": "recommended",
             "strategy": recipe_strategy,
             "data": recipe_data,
         },
         "recommended + test-time augmentation (8 copies)": {
+            "id": "tta",
             "strategy": recipe_strategy,
             "data": {**recipe_data, "tta": 8},
         },
         # 3 folds x 4 candidates = 12 more trainings per run: measured up to 10 labels per class
         "auto (CV among LP-FT, probe, fine-tune, scratch)": {
+            "id": "auto",
             "strategy": {**recipe_strategy, "kind": "auto"},
             "data": recipe_data,
             "max_k": 10,
         },
-        "scratch (same labels, random weights, 40 epochs)": {
+        SCRATCH: {
+            "id": "scratch",
             "strategy": {"kind": "scratch", "warmup_epochs": 0, "epochs": 40, "learning_rate": 1e-3},
             "scratch": True,
         },
@@ -97,15 +127,29 @@ def _few_shot_methods() -> dict[str, dict[str, Any]]:
 
 
 def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """Test accuracy on digits 5-9 by labels per class, method and seed."""
+    """Test accuracy on digits 5-9 (or ``--target``'s classes) by labels per class, method and seed."""
     from transferlab.experiments import run_experiment
 
     ks = [1, 2] if args.short else [int(k) for k in args.ks.split(",")]
     seeds = [0] if args.short else [int(s) for s in args.seeds.split(",")]
     methods = _few_shot_methods()
+    if args.methods:
+        wanted = args.methods.split(",")
+        unknown = sorted(set(wanted) - {spec["id"] for spec in methods.values()})
+        if unknown:
+            raise SystemExit(
+                f"--methods: unknown id(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(spec['id'] for spec in methods.values())}"
+            )
+        methods = {label: spec for label, spec in methods.items() if spec["id"] in wanted}
+    # The target: digits 5-9 of MNIST, or every class of an IDX folder (another domain).
+    target: dict[str, Any] = (
+        {"classes": TARGET} if args.target is None else {"dataset": "idx", "path": str(args.target)}
+    )
     weights = _source_backbone(args)
     raw: dict[str, dict[int, list[float]]] = {m: {k: [] for k in ks} for m in methods}
     chosen: dict[int, list[str]] = {k: [] for k in ks}
+    tested = 0
     for seed in seeds:
         for k in ks:
             for method, spec in methods.items():
@@ -117,12 +161,12 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                     "weights": "" if scratch else weights,
                     **spec.get("model", {}),
                 }
-                data = {"classes": TARGET, "labels_per_class": k, **spec.get("data", {})}
+                data = {**target, "labels_per_class": k, **spec.get("data", {})}
                 strategy = dict(spec["strategy"])
                 if args.short:
                     model["width"] = 0.25
                     data["max_train"] = 500
-                    strategy.update({key: 2 for key in ("epochs", "warmup_epochs") if key in strategy})
+                    strategy.update({key: 2 for key in ("epochs", "warmup_epochs") if strategy.get(key)})
                     data["tta"] = min(int(data.get("tta", 0)), 1)
                 result = run_experiment(
                     _config(
@@ -131,6 +175,7 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                     verbose=0,
                 )
                 raw[method][k].append(result.test_accuracy)
+                tested = len(result.report.labels)
                 if result.strategy_choice is not None:
                     chosen[k].append(result.strategy_choice.kind)
                 print(f"  seed {seed}, k={k:<3} {method:<55} {result.test_accuracy:.4f}", flush=True)
@@ -142,14 +187,19 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}" if values else "not run")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    scratch_row = raw["scratch (same labels, random weights, 40 epochs)"]
-    best = raw["**recommended**: LP-FT + augmentation (recipes.FEW_SHOT)"]
-    ratio = [(1 - statistics.mean(best[k])) / max(1e-9, 1 - statistics.mean(scratch_row[k])) for k in ks]
-    lines.append("| recommended's error / scratch's error | " + " | ".join(f"{r:.2f}" for r in ratio) + " |")
+    if RECOMMENDED in raw and SCRATCH in raw:
+        best, scratch_row = raw[RECOMMENDED], raw[SCRATCH]
+        ratio = [(1 - statistics.mean(best[k])) / max(1e-9, 1 - statistics.mean(scratch_row[k])) for k in ks]
+        lines.append(
+            "| recommended's error / scratch's error | " + " | ".join(f"{r:.2f}" for r in ratio) + " |"
+        )
+    what = "digits 5-9" if args.target is None else f"every class of {args.target}"
     note = (
-        f"Test accuracy (%) on all {4861 if not args.short else 'the'} test images of digits 5-9, mean ± "
+        f"Test accuracy (%) on all {tested} test images of {what}, mean ± "
         f"sample standard deviation over seeds {seeds}; k labelled training images per class. "
-        "auto chose: " + "; ".join(f"k={k}: {', '.join(chosen[k])}" for k in ks if chosen[k]) + "."
+        "auto chose: "
+        + ("; ".join(f"k={k}: {', '.join(chosen[k])}" for k in ks if chosen[k]) or "not run")
+        + "."
     )
     return note + "\n\n" + "\n".join(lines), {"seeds": seeds, "accuracy": raw, "auto_chose": chosen}
 
@@ -331,6 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="CI-sized: checks the script only")
     parser.add_argument("--seeds", default="0,1,2", help="few-shot: the seeds, comma-separated")
     parser.add_argument("--ks", default="1,5,10,50,100", help="few-shot: labels per class, comma-separated")
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="few-shot: the ids of the methods to run, comma-separated (default: all)",
+    )
+    parser.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        help="few-shot: an IDX folder (train-/t10k- images and labels) whose classes to transfer to, "
+        "instead of MNIST digits 5-9 (e.g. Fashion-MNIST: another domain)",
+    )
     parser.add_argument("--run-dir", type=Path, default=Path("runs"), help="run folders go here")
     parser.add_argument(
         "--out", type=Path, default=None, help="where tables and JSON go (default: <run-dir>/results)"

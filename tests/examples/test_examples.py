@@ -199,7 +199,43 @@ def test_reproduce_results_few_shot_short_compares_every_method(mnist_dir: Path,
     # The few-shot table behind docs/results.md, CI-sized (k = 1 and 2, one seed, a tiny network).
     out = run_example("reproduce_results.py", mnist_dir, tmp_path, extra=["few-shot"], timeout=1200)
     raw = json.loads((tmp_path / "results" / "few-shot.json").read_text())
-    assert len(raw["accuracy"]) == 10 and all(len(raw["accuracy"][m]["1"]) == 1 for m in raw["accuracy"])
+    assert len(raw["accuracy"]) == 11 and all(len(raw["accuracy"][m]["1"]) == 1 for m in raw["accuracy"])
     # auto: no cross-validation with one label per class (the first candidate); two with two
     assert raw["auto_chose"]["1"] == ["lp_ft"] and len(raw["auto_chose"]["2"]) == 1
     assert "| recommended's error / scratch's error |" in out
+
+
+@pytest.mark.e2e
+def test_reproduce_results_few_shot_on_another_target_and_methods(mnist_dir: Path, tmp_path: Path) -> None:
+    # --target: every class of another IDX folder (here 3 classes of noise patterns);
+    # --methods: a subset of the methods, by id.
+    import numpy as np
+
+    from transferlab.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    target = tmp_path / "target"
+    for split, n in (("train", 8), ("t10k", 5)):
+        labels = np.repeat(np.arange(3, dtype=np.uint8), n)
+        images = (rng.random((3 * n, 28, 28)) * 60 + 80 * labels[:, None, None]).astype(np.uint8)
+        write_idx(target / f"{split}-images-idx3-ubyte", images)
+        write_idx(target / f"{split}-labels-idx1-ubyte", labels)
+    out = run_example(
+        "reproduce_results.py", mnist_dir, tmp_path,
+        extra=["few-shot", "--target", str(target), "--methods", "probe,scratch"], timeout=600,
+    )  # fmt: skip
+    raw = json.loads((tmp_path / "results" / "few-shot.json").read_text())
+    assert sorted(raw["accuracy"]) == [
+        "linear probe (L-BFGS, L2 by cross-validation)",
+        "scratch (same labels, random weights, 40 epochs)",
+    ]
+    assert f"on all 15 test images of every class of {target}" in out
+    assert "error / scratch's error" not in out  # the recommended recipe was not run
+    process = subprocess.run(
+        [sys.executable, str(EXAMPLES / "reproduce_results.py"), "few-shot", "--methods", "probe,nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode != 0
+    assert "--methods: unknown id(s) nope; accepted: fe, fe-cosine, prototypes, probe," in process.stderr
