@@ -2,7 +2,8 @@
 
 Every number in docs/results.md comes from one of these commands (real MNIST, CPU)::
 
-    python examples/reproduce_results.py few-shot          # 1/5/10/50/100 labels, 10 methods, 3 seeds
+    python examples/reproduce_results.py few-shot          # 1/5/10/50/100 labels, 11 methods, 3 seeds
+    python examples/reproduce_results.py few-shot --target DIR   # the same, to another IDX data set
     python examples/reproduce_results.py alexnet-scratch   # AlexNet on all of MNIST, augmented
     python examples/reproduce_results.py seed-experiments  # the seed article's two experiments
     python examples/reproduce_results.py precision         # float32 vs bfloat16
@@ -17,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -401,11 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.run_dir / "results"
     out.mkdir(parents=True, exist_ok=True)
     names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    options = list(sys.argv[1:] if argv is None else argv)  # the command's flags, for each table's note
+    if args.experiment in options:
+        options.remove(args.experiment)
     for name in names:
         started = time.perf_counter()
         table, raw = EXPERIMENTS[name](args)
         elapsed = time.perf_counter() - started
-        text = f"### {name}\n\n{table}\n\n(`python examples/reproduce_results.py {name}`, {elapsed / 60:.1f} min)\n"
+        command = shlex.join(["python", "examples/reproduce_results.py", name, *options])
+        text = f"### {name}\n\n{table}\n\n(`{command}`, {elapsed / 60:.1f} min)\n"
         print("\n" + text, flush=True)
         (out / f"{name}.md").write_text(text, encoding="utf-8")
         (out / f"{name}.json").write_text(json.dumps(raw, indent=2, default=str), encoding="utf-8")
