@@ -187,8 +187,10 @@ def few_shot(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         cells = []
         for k in ks:
             values = by_k[k]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}" if values else "not run")
+            if len(values) > 1:
+                cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}")
+            else:  # one seed: no spread to give
+                cells.append(f"{100 * values[0]:.1f}" if values else "not run")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if RECOMMENDED in raw and SCRATCH in raw:
         best, scratch_row = raw[RECOMMENDED], raw[SCRATCH]

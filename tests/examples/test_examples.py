@@ -231,6 +231,10 @@ def test_reproduce_results_few_shot_on_another_target_and_methods(mnist_dir: Pat
     ]
     assert f"on all 15 test images of every class of {target}" in out
     assert "error / scratch's error" not in out  # the recommended recipe was not run
+    # one seed: the mean alone, no standard deviation
+    assert re.search(
+        r"^\| linear probe \(L-BFGS, L2 by cross-validation\) \| \d+\.\d \| \d+\.\d \|$", out, re.M
+    )
     assert (
         f"(`python examples/reproduce_results.py few-shot --target {target} --methods probe,scratch --short"
         in out
