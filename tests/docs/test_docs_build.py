@@ -110,3 +110,32 @@ def test_guide_code_runs(guide: str, mnist_dir: Path, tmp_path: Path) -> None:
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert process.returncode == 0, f"{guide}:\n{process.stderr[-4000:]}"
+
+
+def test_the_far_source_commands_in_the_strategies_guide_are_the_measured_methods() -> None:
+    # docs/guide-strategies.md tells users with a far source to run two commands; they must be
+    # the "fine-tune from the start" and "scratch" rows that docs/results.md measured.
+    from transferlab.cli.config_flags import resolved_config
+    from transferlab.cli.main import build_parser
+
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import reproduce_results
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    methods = {spec["id"]: spec for spec in reproduce_results._few_shot_methods().values()}
+    guide = (DOCS / "guide-strategies.md").read_text(encoding="utf-8")
+    block = (
+        guide.split("With a far source, or when in doubt", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    )
+    commands = [
+        line.split("#")[0].replace("...", "").split() for line in block.replace("\\\n", " ").splitlines()
+    ]
+    assert [c[:2] for c in commands] == [["transferlab", "train"]] * 2
+    for command, method in zip(commands, ("fine-tune-all", "scratch")):
+        config = resolved_config(build_parser().parse_args(command[1:]))
+        measured = methods[method]["strategy"]
+        assert {key: getattr(config.strategy, key) for key in measured} == measured, method
+        assert config.training.batch_size == 16  # the batch every few-shot row used
+        assert config.augment_preset() == "none"  # no augmentation, as measured
+        assert bool(config.model.weights) is (method != "scratch")
