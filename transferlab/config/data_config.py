@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 from transferlab.config_section import ConfigSection, field
+from transferlab.data.augmentation import AUGMENTATION_PRESETS
 from transferlab.data.dataset_splits import DatasetSplits
 from transferlab.data.image_folder_source import COLOR_MODES, DEFAULT_COLOR_MODE
 from transferlab.data.labeled_images import LabeledImages
@@ -14,7 +15,13 @@ from transferlab.data.source import IndexedSource
 from transferlab.errors import ConfigError, describe
 from transferlab.evaluation.tta_probabilities import DEFAULT_TTA_PRESET
 
-__all__ = ["DataConfig"]
+__all__ = ["AUTO_AUGMENT", "AUTO_AUGMENT_KINDS", "DataConfig"]
+
+#: What ``data.augment = "auto"`` gives the strategies of :data:`AUTO_AUGMENT_KINDS` on few labels.
+AUTO_AUGMENT = "standard"
+
+#: The strategies ``data.augment = "auto"`` augments when trained on a few labels per class.
+AUTO_AUGMENT_KINDS: tuple[str, ...] = ("lp_ft",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +88,9 @@ class DataConfig(ConfigSection):
     )
     augment: str = field(
         "auto",
-        "Augmentation preset for training batches; auto: 'standard' where it was measured to help "
-        "(strategy lp_ft with labels_per_class set), else none.",
-        choices=("auto", "none", "light", "standard", "strong"),
+        f"Augmentation preset for training batches; auto: {AUTO_AUGMENT!r} where it was measured to help "
+        f"(strategy {', '.join(AUTO_AUGMENT_KINDS)} with labels_per_class set), else none.",
+        choices=("auto", *AUGMENTATION_PRESETS),
     )
     augment_strength: float = field(1.0, "Scales the augmentation preset's magnitudes.")
     tta: int = field(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from transferlab._atomic import atomic_write_text
-from transferlab.config.data_config import DataConfig
+from transferlab.config.data_config import AUTO_AUGMENT, AUTO_AUGMENT_KINDS, DataConfig
 from transferlab.config.model_config import ModelConfig
 from transferlab.config.strategy_config import StrategyConfig
 from transferlab.config_section import ConfigSection
@@ -24,7 +24,7 @@ from transferlab.training.options import TrainingOptions
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["AUTO_AUGMENT", "AUTO_AUGMENT_KINDS", "RunConfig"]
+__all__ = ["RunConfig"]
 
 _SECTIONS: dict[str, type[ConfigSection]] = {
     "data": DataConfig,
@@ -32,13 +32,6 @@ _SECTIONS: dict[str, type[ConfigSection]] = {
     "strategy": StrategyConfig,
     "training": TrainingOptions,
 }
-
-
-#: What ``data.augment = "auto"`` gives the strategies of :data:`AUTO_AUGMENT_KINDS` on few labels.
-AUTO_AUGMENT = "standard"
-
-#: The strategies ``data.augment = "auto"`` augments when trained on a few labels per class.
-AUTO_AUGMENT_KINDS: tuple[str, ...] = ("lp_ft",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +65,8 @@ class RunConfig:
     def augment_preset(self, kind: str | None = None) -> str:
         """The augmentation preset training batches get: ``data.augment``, with ``auto`` resolved.
 
-        ``auto`` is :data:`AUTO_AUGMENT` for a strategy in :data:`AUTO_AUGMENT_KINDS`
+        ``auto`` is :data:`~transferlab.config.data_config.AUTO_AUGMENT` for a strategy in
+        :data:`~transferlab.config.data_config.AUTO_AUGMENT_KINDS`
         trained on a few labels per class (``data.labels_per_class`` set): there
         it was measured to help (docs/results.md); elsewhere none (for fine-tuning
         and scratch on few labels it helped at one label per class and hurt at
