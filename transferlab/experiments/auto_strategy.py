@@ -19,7 +19,7 @@ from transferlab.experiments.prepare_data import Split
 from transferlab.experiments.strategy_from_config import strategy_from_config
 from transferlab.training.trainer import Trainer
 
-__all__ = ["StrategyChoice", "choose_strategy", "stratified_folds"]
+__all__ = ["StrategyChoice", "choose_strategy", "start_weights", "stratified_folds"]
 
 logger = logging.getLogger("transferlab.experiments")
 
@@ -62,6 +62,17 @@ class StrategyChoice:
             "reason": self.reason,
             "runs": self.runs,
         }
+
+
+def start_weights(kind: str, weights: str | None) -> str | None:
+    """Where a backbone trained by strategy ``kind`` starts: ``scratch`` from random weights (``None``),
+    every transfer strategy from ``weights``.
+
+    Example:
+        >>> start_weights("lp_ft", "source.weights.h5"), start_weights("scratch", "source.weights.h5")
+        ('source.weights.h5', None)
+    """
+    return None if kind == "scratch" else weights
 
 
 def stratified_folds(labels: npt.ArrayLike, folds: int, *, seed: int) -> list[npt.NDArray[np.int64]]:
@@ -174,9 +185,8 @@ def choose_strategy(
         for fold, held_out in enumerate(parts):
             rest = np.setdiff1d(np.arange(len(y)), held_out)
             fit_on, score_on = train.take(rest), train.take(held_out)
-            start = None if kind == "scratch" else weights
             trainer = Trainer(
-                builder_for(config, fit_on, start, kind=kind),
+                builder_for(config, fit_on, start_weights(kind, weights), kind=kind),
                 strategy=strategy_from_config(dataclasses.replace(section, kind=kind)),
                 options=options,
                 verbose=verbose,

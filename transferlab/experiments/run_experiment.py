@@ -14,7 +14,7 @@ from transferlab.data.read_examples import read_examples
 from transferlab.data.select_classes import select_classes
 from transferlab.data.task_checks import check_task
 from transferlab.evaluation.classification_report import ClassificationReport
-from transferlab.experiments.auto_strategy import choose_strategy
+from transferlab.experiments.auto_strategy import choose_strategy, start_weights
 from transferlab.experiments.classifier_builder import ClassifierBuilder, builder_for
 from transferlab.experiments.experiment_result import ExperimentResult
 from transferlab.experiments.prepare_data import Split, limit_examples, prepare_data
@@ -72,8 +72,7 @@ def run_experiment(config: RunConfig, *, verbose: int | str = "auto") -> Experim
     if section.kind == AUTO:
         choice = choose_strategy(config, train, weights=weights)
         section, decided = choice.config, {"strategy_choice": choice.as_json()}
-        if choice.kind == "scratch":
-            weights = None
+        weights = start_weights(choice.kind, weights)
     trainer = Trainer(
         builder_for(config, train, weights, kind=section.kind),
         strategy=strategy_from_config(section),
