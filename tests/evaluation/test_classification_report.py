@@ -94,6 +94,19 @@ def _model(strategy):
         )
 
 
+def _counted_stream(data, reads):
+    """``data`` (4x4 images) as a tf.data stream of (image, label) that appends to ``reads`` per example read."""
+
+    def count(x, y):
+        reads.append(1)
+        return x, y
+
+    stream = tf.data.Dataset.from_tensor_slices((data.images, data.labels)).map(
+        lambda x, y: tf.py_function(count, [x, y], [tf.uint8, tf.int64])
+    )
+    return stream.map(lambda x, y: (tf.ensure_shape(x, (4, 4)), tf.ensure_shape(y, ())))
+
+
 def _images(n):
     rng = np.random.default_rng(n)
     return LabeledImages(rng.integers(0, 256, (n, 4, 4), dtype=np.uint8), np.arange(n) % 3, ("a", "b", "c"))
@@ -139,15 +152,7 @@ def test_evaluate_on_a_stream_reads_it_once_with_its_labels(request, distributed
     data = _images(21)
     model = _model(request.getfixturevalue("mirrored") if distributed else None)
     reads = []
-
-    def count(x, y):
-        reads.append(1)
-        return x, y
-
-    stream = tf.data.Dataset.from_tensor_slices((data.images, data.labels)).map(
-        lambda x, y: tf.py_function(count, [x, y], [tf.uint8, tf.int64])
-    )
-    stream = stream.map(lambda x, y: (tf.ensure_shape(x, (4, 4)), tf.ensure_shape(y, ())))
+    stream = _counted_stream(data, reads)
     report = ClassificationReport.evaluate(model, stream, batch_size=4)  # classes: the model's 3 outputs
     want = model(data.images[..., None].astype("float32")).numpy()
     np.testing.assert_array_equal(report.labels, data.labels)
@@ -235,15 +240,7 @@ def test_tta_on_a_folder_source_and_on_a_stream_read_once_equals_tta_on_the_arra
     np.testing.assert_array_equal(lazy.labels, eager.labels)
     np.testing.assert_allclose(lazy.probabilities, eager.probabilities, rtol=1e-6, atol=1e-7)
     reads = []
-
-    def count(x, y):
-        reads.append(1)
-        return x, y
-
-    stream = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels)).map(
-        lambda x, y: tf.py_function(count, [x, y], [tf.uint8, tf.int64])
-    )
-    stream = stream.map(lambda x, y: (tf.ensure_shape(x, (4, 4)), tf.ensure_shape(y, ())))
+    stream = _counted_stream(arrays, reads)
     streamed = ClassificationReport.evaluate(model, stream, batch_size=4, tta=2, seed=5)
     np.testing.assert_array_equal(streamed.labels, eager.labels)
     np.testing.assert_allclose(streamed.probabilities, eager.probabilities, rtol=1e-6, atol=1e-7)
